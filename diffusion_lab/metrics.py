@@ -78,7 +78,7 @@ def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16)
         valid = (torch.arange(width)[None] < torch.tensor([len(e) for e in chunk])[:, None])
         logits = judge(input_ids=ids.to(_device(judge))).logits[:, :-1].float().cpu()
         ce = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-        total += (ce * valid[:, 1:]).sum().item()
+        total += torch.where(valid[:, 1:], ce, 0.0).sum().item()  # where: pad CE may be inf
         count += valid[:, 1:].sum().item()
     return total / count / LN2
 

@@ -155,6 +155,8 @@ def load_pretrained(name: str, *, causal: bool = False, attn_implementation: str
     local = Path(name).is_dir()
     if not local and (Path(name).is_absolute() or name.startswith(".")):
         raise ValueError(f"checkpoint folder {name!r} does not exist")
+    if local and not (Path(name) / "config.json").is_file():
+        raise ValueError(f"folder {name!r} holds no loadable checkpoint (no config.json)")
     auto = AutoModelForCausalLM if causal else AutoModelForMaskedLM
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:

@@ -85,7 +85,8 @@ def prepare(tok, prompts: Sequence[str], length: int) -> tuple[torch.Tensor, tor
     for row, prompt in enumerate(prompts):  # one tokenizer call per prompt, not per token
         p = tok(prompt, add_special_tokens=False)["input_ids"]
         if len(p) > length:
-            raise ValueError(f"prompt {row} is {len(p)} tokens long, more than length={length}")
+            raise ValueError(f"prompt {row} ({prompt!r:.40}) is {len(p)} tokens long, more than "
+                             f"length={length}")
         ids[row, 1:1 + len(p)] = torch.tensor(p, dtype=torch.long)
     return ids, ids != mask_id
 

@@ -65,9 +65,10 @@ def _batches_source(tok, texts, seq_len: int, packing: bool | None):
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Sequence) or not texts or not all(isinstance(t, str) for t in texts):
-        raise TypeError("texts must be a non-empty str or a list of str")
+        raise TypeError(f"texts must be a non-empty str or a list of str, got {texts!r:.60}")
     if not any(t.strip() for t in texts):
-        raise ValueError("texts is empty: give a corpus (dl.load_corpus) or task examples")
+        raise ValueError(f"texts is empty (got {texts!r:.60}): give a corpus (dl.load_corpus) or "
+                         "task examples")
     if packing is None:
         packing = len(texts) == 1
     if packing:

@@ -46,6 +46,7 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
 PLAY_TIMEOUT_MS = 5_000
+MAX_PLAYS_PER_PAGE = 20
 NOT_BUILT = (
     f"The built site is missing ({HTML / 'index.html'} does not exist). "
     "Run `jupyter-book build .` at the repository root first, then rerun these tests."
@@ -154,7 +155,7 @@ class Visit:
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     facts: dict = field(default_factory=dict)
-    play: dict | None = None
+    plays: list[dict] = field(default_factory=list)
     console_errors_after_play: list[str] = field(default_factory=list)
 
 
@@ -162,10 +163,11 @@ class Visit:
 _FACTS_JS = """
 () => {
   const q = (s) => Array.from(document.querySelectorAll(s));
-  const main = document.querySelector("main #main-content, main .bd-article, article.bd-article, main");
+  const main = document.querySelector(
+    "main #main-content, main .bd-article, article.bd-article, main");
   const stderr = q(".output.stderr, .cell_output .stderr").map(e => e.innerText);
   const errorCells = q(".output.traceback, .output.error, .cell_output .traceback, " +
-                       "div.cell.error, .jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] .ansi-red-fg");
+                       "div.cell.error");
   const mathjaxScripts = q("script[src*='mathjax'], script[src*='MathJax']").map(s => s.src);
   return {
     title: document.title,
@@ -176,12 +178,14 @@ _FACTS_JS = """
     errorCells: errorCells.map(e => (e.innerText || "").slice(0, 300)),
     mathNodes: q("main .math, main span.math, main div.math").length,
     mjx: q("mjx-container").length,
-    mjxErrors: q("mjx-merror, [data-mjx-error]").map(e => e.getAttribute("data-mjx-error") || e.textContent),
+    mjxErrors: q("mjx-merror, [data-mjx-error]")
+      .map(e => e.getAttribute("data-mjx-error") || e.textContent),
     mathjaxScripts: mathjaxScripts,
     mathjaxVersion: (window.MathJax && window.MathJax.version) || null,
     widgetState: q("script[type='application/vnd.jupyter.widget-state+json']").length,
     widgetViews: q("script[type='application/vnd.jupyter.widget-view+json']").length,
     renderedWidgets: q(".jupyter-widgets, .widget-box, .widget-inline-hbox").length,
+    renderedViews: q(".widget-subarea").filter(e => e.children.length > 0).length,
     playButtons: q(".widget-play").length,
   };
 }
@@ -192,9 +196,10 @@ _WIDGET_SNAPSHOT_JS = """
 (play) => {
   const area = play.closest(".cell_output, .output, .jupyter-widgets-view, .widget-subarea")
                || document.body;
-  const readouts = Array.from(area.querySelectorAll(".widget-readout, input.widget-readout"))
-    .map(e => (e.value !== undefined && e.tagName === "INPUT") ? e.value : e.innerText);
-  const sliders = Array.from(area.querySelectorAll(".noUi-handle[aria-valuenow], input[type=range]"))
+  const all = (s) => Array.from(area.querySelectorAll(s));
+  const readouts = all(".widget-readout")
+    .map(e => e.tagName === "INPUT" ? e.value : e.innerText);
+  const sliders = all(".noUi-handle[aria-valuenow], input[type=range]")
     .map(e => e.getAttribute("aria-valuenow") || e.value);
   return JSON.stringify({readouts, sliders, text: area.innerText});
 }
@@ -204,6 +209,7 @@ _WIDGET_SNAPSHOT_JS = """
 def _wait_for_mathjax(page) -> None:
     page.evaluate(
         """async () => {
+          if (!document.querySelector("script[src*='mathjax'], script[src*='MathJax']")) return;
           const t0 = Date.now();
           while (!(window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)) {
             if (Date.now() - t0 > 10000) return;
@@ -215,32 +221,34 @@ def _wait_for_mathjax(page) -> None:
 
 
 def _press_play(page, visit: Visit) -> None:
-    """Click the first Play button; record whether the animation advanced within 5 s."""
-    play = page.locator(".widget-play").first
-    button = play.locator("button:has(.fa-play)").first
-    if button.count() == 0:
-        button = play.locator("button").first
-    before = play.evaluate(_WIDGET_SNAPSHOT_JS)
+    """Click every Play button; record whether each animation advanced within 5 s."""
     n_console = len(visit.console_errors)
     n_page = len(visit.page_errors)
-    button.click()
-    changed = True
-    try:
-        page.wait_for_function(
-            f"([el, before]) => ({_WIDGET_SNAPSHOT_JS})(el) !== before",
-            arg=[play.element_handle(), before],
-            timeout=PLAY_TIMEOUT_MS,
-        )
-    except Exception:
-        changed = False
-    after = play.evaluate(_WIDGET_SNAPSHOT_JS)
-    visit.play = {"changed": changed, "before": before, "after": after}
+    plays = page.locator(".widget-play")
+    for i in range(min(plays.count(), MAX_PLAYS_PER_PAGE)):
+        play = plays.nth(i)
+        play.scroll_into_view_if_needed()
+        button = play.locator("button:has(.fa-play)").first
+        if button.count() == 0:  # icon markup changed: Play is the first button
+            button = play.locator("button").first
+        before = play.evaluate(_WIDGET_SNAPSHOT_JS)
+        button.click()
+        changed = True
+        try:
+            page.wait_for_function(
+                f"([el, before]) => ({_WIDGET_SNAPSHOT_JS})(el) !== before",
+                arg=[play.element_handle(), before],
+                timeout=PLAY_TIMEOUT_MS,
+            )
+        except Exception:
+            changed = False
+        after = play.evaluate(_WIDGET_SNAPSHOT_JS)
+        visit.plays.append({"index": i, "changed": changed, "before": before, "after": after})
     visit.console_errors_after_play = visit.console_errors[n_console:] + visit.page_errors[n_page:]
 
 
-@functools.lru_cache(maxsize=None)
-def _visit_cached(context_id: int, base_url: str, docname: str, suffix: str) -> Visit:
-    context = _CONTEXTS[context_id]
+def _load(context, base_url: str, docname: str, suffix: str) -> Visit:
+    """Open one page, record everything it does, press Play if it has one."""
     visit = Visit(docname=docname, suffix=suffix)
     page = context.new_page()
 
@@ -269,9 +277,11 @@ def _visit_cached(context_id: int, base_url: str, docname: str, suffix: str) -> 
     page.on("requestfailed", on_request_failed)
     page.on(
         "console",
-        lambda msg: visit.console_errors.append(f"{msg.text} @ {msg.location.get('url', '')}")
-        if msg.type == "error"
-        else None,
+        lambda msg: (
+            visit.console_errors.append(f"{msg.text} @ {msg.location.get('url', '')}")
+            if msg.type == "error"
+            else None
+        ),
     )
     page.on("pageerror", lambda exc: visit.page_errors.append(str(exc)))
     page.route("**/*", on_route)
@@ -279,9 +289,7 @@ def _visit_cached(context_id: int, base_url: str, docname: str, suffix: str) -> 
         response = page.goto(f"{base_url}/{docname}.html", wait_until="load", timeout=30_000)
         visit.status = response.status if response is not None else None
         _wait_for_mathjax(page)
-        has_views = page.locator(
-            "script[type='application/vnd.jupyter.widget-view+json']"
-        ).count()
+        has_views = page.locator("script[type='application/vnd.jupyter.widget-view+json']").count()
         if has_views:
             try:  # the html-manager renders the views after the load event
                 page.wait_for_selector(".jupyter-widgets", timeout=10_000)
@@ -296,17 +304,21 @@ def _visit_cached(context_id: int, base_url: str, docname: str, suffix: str) -> 
     return visit
 
 
-_CONTEXTS: dict[int, object] = {}
+@pytest.fixture(scope="session")
+def _visits() -> dict[str, Visit]:
+    return {}
 
 
 @pytest.fixture
-def visit(browser_context, server_url, request):
-    if browser_context is None:
-        pytest.fail(NOT_BUILT)
+def visit(browser_context, server_url, _visits):
+    """visit(docname, suffix) -> Visit; each page is loaded once per session."""
 
     def _visit(docname: str, suffix: str) -> Visit:
-        _CONTEXTS[id(browser_context)] = browser_context
-        return _visit_cached(id(browser_context), server_url, docname, suffix)
+        if browser_context is None:
+            pytest.fail(NOT_BUILT)  # inside the test: reported as a failure, not a setup error
+        if docname not in _visits:
+            _visits[docname] = _load(browser_context, server_url, docname, suffix)
+        return _visits[docname]
 
     return _visit
 
@@ -342,9 +354,10 @@ def test_page_loads_with_content(visit, docname, suffix):
     assert not v.local_failures, f"{docname}: local resources failed to load: {v.local_failures}"
 
 
-@pytest.mark.parametrize(
-    "docname,suffix", [p for p in PAGES if p[1] == ".ipynb"], ids=[d for d, s in PAGES if s == ".ipynb"]
-)
+NOTEBOOK_PAGES = [p for p in PAGES if p[1] == ".ipynb"]
+
+
+@pytest.mark.parametrize("docname,suffix", NOTEBOOK_PAGES, ids=[d for d, _ in NOTEBOOK_PAGES])
 def test_notebook_page_has_figure(visit, docname, suffix):
     v = visit(docname, suffix)
     assert v.facts["images"] >= 1, f"{docname}: a chapter page with no <img> or figure"
@@ -401,12 +414,17 @@ def test_widgets_render_and_play_advances(visit, docname, suffix):
         f"{docname}: {f['widgetViews']} widget views, none rendered "
         f"(html-manager/require.js not loaded?) console: {v.console_errors + v.page_errors}"
     )
+    assert f["renderedViews"] >= f["widgetViews"], (
+        f"{docname}: only {f['renderedViews']} of {f['widgetViews']} widget views rendered; "
+        f"console: {v.console_errors + v.page_errors}"
+    )
     if not f["playButtons"]:
         return
-    assert v.play is not None
-    assert v.play["changed"], (
-        f"{docname}: pressing Play changed nothing within {PLAY_TIMEOUT_MS} ms "
-        f"(before={v.play['before'][:300]!r}); errors: {v.console_errors_after_play}"
+    assert v.plays, f"{docname}: {f['playButtons']} Play widgets, none pressed"
+    stuck = [p for p in v.plays if not p["changed"]]
+    assert not stuck, f"{docname}: pressing Play changed nothing within {PLAY_TIMEOUT_MS} ms:\n" + (
+        "\n".join(f"  Play #{p['index']}: before={p['before'][:200]!r}" for p in stuck)
+        + f"\nerrors: {v.console_errors_after_play}"
     )
     assert not v.console_errors_after_play, (
         f"{docname}: the widget manager logged errors after Play: {v.console_errors_after_play}"

@@ -7,6 +7,8 @@
   silently need a CDN is the failure this exists to prevent.
 * Adds ``_static/fontawesome_config.js`` as the first script of every page: a blocking script
   that runs before the theme's deferred FontAwesome bundle reads ``window.FontAwesomeConfig``.
+* Removes repeated identical inline ``<script>``s (sphinx-thebe's config is emitted twice, and
+  the second ``const THEBE_JS_URL`` is a SyntaxError on every page).
 * Checks that ``mathjax_path`` and ``nb_ipywidgets_js`` point at vendored files.
 * ``build-finished``: warns about any ``http(s)://`` script, stylesheet, font or image that a
   built page would make the browser fetch (links the reader clicks are fine).
@@ -74,20 +76,25 @@ def ensure_assets(app: Sphinx) -> None:
     cfg = app.config
     mathjax_path = getattr(cfg, "mathjax_path", "") or ""
     if _is_remote(mathjax_path):
-        logger.warning("vendor_assets: mathjax_path is remote (%s): set it to vendor/mathjax/tex-chtml.js", mathjax_path)
+        logger.warning(
+            "vendor_assets: mathjax_path is remote (%s): use vendor/mathjax/tex-chtml.js",
+            mathjax_path,
+        )
     elif mathjax_path and not (STATIC / mathjax_path).is_file():
         raise ExtensionError(f"vendor_assets: mathjax_path {mathjax_path!r} is not in {STATIC}")
-    for url in (getattr(cfg, "nb_ipywidgets_js", None) or {}):
+    for url in getattr(cfg, "nb_ipywidgets_js", None) or {}:
         if _is_remote(url):
             logger.warning("vendor_assets: nb_ipywidgets_js loads %s from the network", url)
         elif not (STATIC / url).is_file():
-            raise ExtensionError(f"vendor_assets: nb_ipywidgets_js entry {url!r} is not in {STATIC}")
+            raise ExtensionError(f"vendor_assets: nb_ipywidgets_js {url!r} is not in {STATIC}")
 
 
 # src/href of things the browser fetches by itself (not <a href>).
 _FETCHED = re.compile(
     r"""<(?:script|img|iframe|source|video|audio)\b[^>]*?\bsrc\s*=\s*["']((?:https?:)?//[^"']+)"""
-    r"""|<link\b(?=[^>]*\brel\s*=\s*["'](?:stylesheet|preload|modulepreload|icon|shortcut icon|prefetch|preconnect|dns-prefetch)["'])[^>]*?\bhref\s*=\s*["']((?:https?:)?//[^"']+)"""
+    r"""|<link\b(?=[^>]*\brel\s*=\s*["'](?:stylesheet|preload|modulepreload|icon|"""
+    r"""shortcut icon|prefetch|preconnect|dns-prefetch)["'])"""
+    r"""[^>]*?\bhref\s*=\s*["']((?:https?:)?//[^"']+)"""
     r"""|@import\s+(?:url\()?["']?((?:https?:)?//[^"')\s]+)"""
     r"""|url\(\s*["']?((?:https?:)?//[^"')\s]+)""",
     re.IGNORECASE,
@@ -99,7 +106,9 @@ def scan_remote(app: Sphinx, exception: Exception | None) -> None:
         return
     outdir = Path(app.outdir)
     hits: dict[str, set[str]] = {}
-    for path in list(outdir.rglob("*.html")) + list((outdir / "_static").glob("*.css")):
+    for path in list(outdir.rglob("*.html")) + [
+        p for p in (outdir / "_static").rglob("*.css") if "vendor" not in p.parts
+    ]:
         text = path.read_text(encoding="utf-8", errors="replace")
         # drop HTML comments and the ipywidgets state JSON (it holds text, not fetches)
         text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
@@ -121,9 +130,34 @@ def scan_remote(app: Sphinx, exception: Exception | None) -> None:
         )
 
 
+def dedupe_scripts(app: Sphinx, pagename, templatename, context, doctree) -> None:
+    """Drop repeated identical <script>s (same src/body, any priority).
+
+    With Jupyter Book 1 the sphinx-thebe and togglebutton inline configs end up twice on every
+    page; the second `const THEBE_JS_URL = ...` is a SyntaxError in the browser console.
+    """
+    files = context.get("script_files")
+    if not isinstance(files, list):
+        return
+    seen: set = set()
+    keep = []
+    for js in sorted(files, key=lambda j: getattr(j, "priority", 500)):
+        key = (
+            str(getattr(js, "filename", js) or ""),  # None and "" both mean inline
+            tuple(sorted((k, str(v)) for k, v in (getattr(js, "attributes", {}) or {}).items())),
+        )
+        if key in seen:
+            continue
+        seen.add(key)
+        keep.append(js)
+    if len(keep) != len(files):
+        files[:] = keep
+
+
 def setup(app: Sphinx) -> dict:
     # First script on every page, blocking: runs before the theme's deferred FontAwesome.
     app.add_js_file("fontawesome_config.js", priority=1)
     app.connect("builder-inited", ensure_assets)
+    app.connect("html-page-context", dedupe_scripts, priority=900)
     app.connect("build-finished", scan_remote)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,7 +1,7 @@
 """Pictures of a trajectory that need no JavaScript: a GIF, a confidence heatmap, a still.
 
-* `save_gif` renders every frame (start + one per step) with matplotlib and writes them with
-  Pillow, holding the last frame longer;
+* `save_gif` draws every frame (start + one per step) with Pillow, in matplotlib's DejaVu Sans
+  Mono and the shared colours, and writes the GIF, holding the last frame longer;
 * `confidence_heatmap` is steps x positions of p(token), masked slots in a separate colour;
 * `final_state_figure` is the static fallback for the animation: the final text (or a few steps)
   with the same cell colours as the GIF.
@@ -14,16 +14,27 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
 from diffusion_lab.trajectory import Trajectory
-from diffusion_lab.viz.grid import LEGEND, GridPanel, TextGrid
+from diffusion_lab.viz.grid import GridPanel, GridRaster, TextGrid, legend_lines
 from diffusion_lab.viz.html import step_label
 from diffusion_lab.viz.slots import N_BINS, check_sample, palette
 
-PAD_IN, TITLE_IN, LEGEND_IN, CBAR_IN = 0.15, 0.32, 0.25, 0.55  # margins, inches
+PAD_IN, TITLE_IN, LINE_IN, CBAR_IN = 0.15, 0.34, 0.14, 0.75  # margins, inches
+LEGEND_PT = 7
+
+
+def _legend(fig: Figure, fig_w: float, fig_h: float, lines: list[str]) -> None:
+    """The legend lines, centred, at the bottom of the figure."""
+    for i, line in enumerate(reversed(lines)):
+        y = (PAD_IN / 2 + (i + 0.5) * LINE_IN) / fig_h
+        fig.text(0.5, y, line, ha="center", va="center", fontsize=LEGEND_PT, color="#444")
+
+
+def _legend_in(lines: list[str]) -> float:
+    return PAD_IN / 2 + len(lines) * LINE_IN + 0.05
 
 
 def _title(grid: TextGrid, step: int) -> str:
@@ -51,30 +62,19 @@ def save_gif(
     check_sample(traj, sample)
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps!r}")
-    from PIL import Image
 
     grid = TextGrid(traj, sample, cols)
-    w, h = grid.size_in(fontsize)
-    fig_w, fig_h = w + 2 * PAD_IN, h + TITLE_IN + LEGEND_IN + PAD_IN
-    fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor="white")
-    canvas = FigureCanvasAgg(fig)
-    ax = fig.add_axes((PAD_IN / fig_w, (LEGEND_IN + PAD_IN) / fig_h, w / fig_w, h / fig_h))
-    panel = GridPanel(ax, grid, fontsize)
-    title = fig.text(0.5, 1 - 0.6 * TITLE_IN / fig_h, "", ha="center", va="center", fontsize=12)
-    fig.text(0.5, 0.55 * LEGEND_IN / fig_h, LEGEND, ha="center", va="center", fontsize=7,
-             color="#444")  # fmt: skip
-    images = []
-    for k in range(grid.num_steps + 1):
-        panel.show(k)
-        title.set_text(_title(grid, k))
-        canvas.draw()
-        images.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+    raster = GridRaster(grid, fontsize, dpi)
+    images = [raster.render(k, _title(grid, k)) for k in range(grid.num_steps + 1)]
     frame_ms = 1000 / fps
     durations = [round(frame_ms)] * (len(images) - 1) + [round(max(frame_ms, 1000 * hold_last))]
     path = Path(path)
     # Every frame differs (the title counts steps), so Pillow keeps all of them: it merges
     # identical consecutive frames into one.
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
+    from PIL import Image
+
+    frames = [im.quantize(128, method=Image.Quantize.FASTOCTREE) for im in images]  # 3x faster
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
     return path
 
 
@@ -133,20 +133,21 @@ def final_state_figure(
     w, h = grid.size_in(fontsize)
     panel_h = TITLE_IN + h
     fig_w = w + 2 * PAD_IN
-    fig_h = PAD_IN + len(steps) * panel_h + CBAR_IN + LEGEND_IN
+    lines = legend_lines(fig_w, LEGEND_PT)
+    below = CBAR_IN + _legend_in(lines)
+    fig_h = PAD_IN + len(steps) * panel_h + below
     fig = Figure(figsize=(fig_w, fig_h), dpi=100, facecolor="white")
     for i, k in enumerate(steps):
         bottom = fig_h - PAD_IN - (i + 1) * panel_h
         ax = fig.add_axes((PAD_IN / fig_w, bottom / fig_h, w / fig_w, h / fig_h))
         GridPanel(ax, grid, fontsize, step=k)
         ax.set_title(_title(grid, k), fontsize=11)
-    cax = fig.add_axes((0.2, (LEGEND_IN + 0.3) / fig_h, 0.6, 0.14 / fig_h))
+    cax = fig.add_axes((0.15, (below - 0.3) / fig_h, 0.7, 0.14 / fig_h))
     cmap = ListedColormap(list(palette()))
     norm = BoundaryNorm(np.linspace(0, 1, N_BINS + 1), N_BINS)
     fig.colorbar(
         matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal",
         label="model confidence p(token)",
     )  # fmt: skip
-    fig.text(0.5, 0.45 * LEGEND_IN / fig_h, LEGEND, ha="center", va="center", fontsize=7,
-             color="#444")  # fmt: skip
+    _legend(fig, fig_w, fig_h, lines)
     return fig

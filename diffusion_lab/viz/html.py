@@ -49,7 +49,7 @@ def _css() -> str:
     )
 
 
-def _classes(slot: Slot) -> str:
+def _classes(slot: Slot, confidence: bool = True) -> str:
     if slot.kind == MASK:
         return "m"
     if slot.kind == TAKEN_BACK:
@@ -58,6 +58,8 @@ def _classes(slot: Slot) -> str:
         return "p"
     if slot.kind == SPECIAL:
         return "s"
+    if not confidence:
+        return "n" if slot.new else ""
     return f"c{slot.bin} n" if slot.new else f"c{slot.bin}"
 
 
@@ -66,17 +68,21 @@ def _text(s: str) -> str:
     return html.escape(s, quote=True).replace("\r\n", "\n").replace("\n", "<br>")
 
 
-def slots_html(slots: list[Slot]) -> str:
-    """The ``<div class="dlv">`` for a list of slots; adjacent slots with one look share a span."""
+def slots_html(slots: list[Slot], confidence: bool = True) -> str:
+    """The ``<div class="dlv">`` for a list of slots; adjacent slots with one look share a span.
+
+    With ``confidence=False`` revealed tokens are plain text (the race: progress, not p(token))."""
     parts = ['<div class="dlv">']
     run_cls, run = None, []
 
     def flush() -> None:
-        if run:
+        if run and run_cls:
             parts.append(f'<span class="{run_cls}">{"".join(run)}</span>')
+        elif run:
+            parts.append("".join(run))
 
     for slot in slots:
-        cls = _classes(slot)
+        cls = _classes(slot, confidence)
         if slot.kind == TAKEN_BACK:  # own span: its tooltip names the token taken back
             flush()
             run_cls, run = None, []

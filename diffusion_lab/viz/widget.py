@@ -16,6 +16,7 @@ import html
 import sys
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from diffusion_lab.trajectory import Trajectory
 from diffusion_lab.viz.html import label_html, legend_html, slots_html, step_label
@@ -72,7 +73,7 @@ def _connect(mode: str, play, slider, stacks: list[widgets.Stack]) -> list:
 def _shared_look():
     # One Layout and one style model for every frame: each HTML widget would otherwise add two
     # models to the embedded state.
-    return widgets.Layout(), widgets.HTMLStyle()
+    return widgets.Layout(), HTMLStyle()
 
 
 def unmasking_widget(
@@ -135,6 +136,7 @@ def race(
     ar_seconds: float | None = None,
     diffusion_seconds: float | None = None,
     sample: int = 0,
+    confidence: bool = False,
     interval_ms: int | None = None,
     link: str = "auto",
 ) -> widgets.VBox:
@@ -144,7 +146,10 @@ def race(
     one per token), the diffusion text many (its frames are one per step); a run that has finished
     stays on its final frame. The caption reads e.g. "AR: 256 forward passes, 3.1 s; diffusion:
     32 passes, 0.9 s" from ``traj.forward_passes`` and ``traj.seconds`` (or the overrides).
-    Returns the `widgets.VBox`, with ``.links``, ``.link_mode``, ``.slider``, ``.caption``.
+    Tokens are plain text unless ``confidence=True`` colours them (which triples the state of a
+    256-pass race, every AR frame being stored).
+    Returns the `widgets.VBox`, with ``.links``, ``.link_mode``, ``.play``, ``.slider``,
+    ``.label_stack``, ``.stacks`` (AR, diffusion), ``.caption`` and ``.caption_text`` kept on it.
     """
     check_sample(ar_traj, sample)
     check_sample(diffusion_traj, sample)
@@ -160,7 +165,7 @@ def race(
             title += f" ({traj.strategy})"
         reader = SlotReader(traj, sample)
         frames = [
-            widgets.HTML(slots_html(reader.slots(k)), layout=layout, style=style)
+            widgets.HTML(slots_html(reader.slots(k), confidence), layout=layout, style=style)
             for k in range(traj.num_steps + 1)
         ]
         # The same HTML widget repeats once a run is done: the state stores each frame once.
@@ -196,4 +201,5 @@ def race(
     )
     box.links, box.link_mode, box.slider, box.play = links, mode, slider, play
     box.caption, box.caption_text, box.label_stack = caption, caption_text, label_stack
+    box.stacks = tuple(s for _, _, s in stacks)  # (AR, diffusion)
     return box
