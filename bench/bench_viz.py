@@ -1,4 +1,4 @@
-"""How heavy is an unmasking animation? Build time and embedded-state size for 256 tokens x 64 steps.
+"""How heavy is an unmasking animation? Build time and embedded state for 256 tokens x 64 steps.
 
 The book's pages carry every frame of every animation in their widget state, so the state size is
 what a reader downloads. Targets: building the widget < 1 s on a CPU; the embedded state (what
@@ -114,7 +114,8 @@ def main() -> None:
     ascii_b, utf8_b = state_bytes(rbox)
     print(f"race, AR {TOKENS} passes vs diffusion {STEPS} passes")
     print(f"  build time   {warm:.3f} s   state {ascii_b / 1e6:.3f} MB (ASCII), "
-          f"{utf8_b / 1e6:.3f} MB (UTF-8)   ratio to 2 MB {ascii_b / STATE_TARGET_BYTES:.2f}")  # fmt: skip
+          f"{utf8_b / 1e6:.3f} MB (UTF-8)   ratio to 2 MB "
+          f"{ascii_b / STATE_TARGET_BYTES:.2f}")  # fmt: skip
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

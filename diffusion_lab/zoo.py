@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 from . import data
-from .config import Profile, cache_dir, profile as get_profile, seed_everything
+from .config import Profile, cache_dir, seed_everything
+from .config import profile as get_profile
 from .models import load, save, tiny_ar, tiny_mlm
 from .train import train
 
@@ -61,6 +63,27 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
     folder = cache_dir() / _key(kind, prof)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder / ".lock"):  # two processes (e.g. nbval workers) never train the same model
+        return _load_or_train(kind, prof, folder, retrain, progress, device)
+
+
+@contextmanager
+def _lock(path):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_or_train(kind, prof, folder, retrain, progress, device):
     if (folder / "train_info.json").is_file() and not retrain:
         model, tok = load(folder, device=device)
         info = json.loads((folder / "train_info.json").read_text())
@@ -74,7 +97,8 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     hist = train(model, tok, train_text, objective=kind, steps=prof.train_steps,
                  batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
                  warmup=prof.warmup, eval_texts=valid_text, eval_every=prof.train_steps,
-                 checkpoint_dir=folder / "checkpoints", checkpoint_every=max(1, prof.train_steps // 4),
+                 checkpoint_dir=folder / "checkpoints",
+                 checkpoint_every=max(1, prof.train_steps // 4),
                  resume=True, progress=progress, device=device)
     info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
             "seconds": round(time.perf_counter() - tick, 1),

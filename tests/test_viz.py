@@ -185,6 +185,23 @@ def test_prompt_padding_hidden_and_prompt_marked():
     assert spans[0] == (["p"], TEXT[:6])
 
 
+def test_wordpiece_pieces_join_into_words():
+    from tokenizers import decoders
+
+    vocab = {t: i for i, t in enumerate(SPECIALS + ["the", "walk", "##ing", "man", "."])}
+    wp = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    wp.decoder = decoders.WordPiece()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=wp, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+        mask_token="[MASK]",
+    )  # fmt: skip
+    traj = make_trajectory(
+        ["the", "walk", "##ing", "man", "."], steps=2, remask=None, tokenizer=tok
+    )
+    text = "".join(t for _, t in parse(frame_html(traj, 2)).spans)
+    assert text == "the walking man ."
+
+
 def test_bad_arguments_raise_clear_errors():
     traj = make_trajectory()
     with pytest.raises(ValueError, match="sample"):

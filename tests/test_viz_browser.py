@@ -55,7 +55,9 @@ PAGE = """<!DOCTYPE html>
   // the page (/@jupyter-widgets/...: 404). The book does the same in _static/widgets_config.js.
   var dir = new URL("vendor/html-manager", document.baseURI).href;
   window.__jupyter_widgets_assets_path__ = dir + "/";
-  requirejs.config({{paths: {{"@jupyter-widgets/html-manager/dist": dir, "@jupyter-widgets": dir}}}});
+  requirejs.config({{paths: {{
+    "@jupyter-widgets/html-manager/dist": dir, "@jupyter-widgets": dir
+  }}}});
 </script>
 <script src="vendor/{embed_js}"></script>
 </head><body>

@@ -26,7 +26,7 @@ PAD_IN, TITLE_IN, LINE_IN, CBAR_IN = 0.15, 0.34, 0.14, 0.75  # margins, inches
 LEGEND_PT = 7
 
 
-def _legend(fig: Figure, fig_w: float, fig_h: float, lines: list[str]) -> None:
+def _legend(fig: Figure, fig_h: float, lines: list[str]) -> None:
     """The legend lines, centred, at the bottom of the figure."""
     for i, line in enumerate(reversed(lines)):
         y = (PAD_IN / 2 + (i + 0.5) * LINE_IN) / fig_h
@@ -119,8 +119,8 @@ def final_state_figure(
     """A still of the animation for readers without JavaScript: the final text, or a few steps.
 
     ``steps`` picks the panels (default: only the last step), each titled like the animation's
-    label, with a colour bar of the confidence bins below. Returns a `matplotlib.figure.Figure`
-    not registered with pyplot: display it as a cell's last expression, or ``fig.savefig``.
+    label, with a colour bar of the confidence bins below. Returns the `matplotlib.figure.Figure`,
+    already closed in pyplot: a notebook shows it once, as the cell's value (``fig.savefig`` works).
     """
     check_sample(traj, sample)
     grid = TextGrid(traj, sample, cols)
@@ -136,7 +136,10 @@ def final_state_figure(
     lines = legend_lines(fig_w, LEGEND_PT)
     below = CBAR_IN + _legend_in(lines)
     fig_h = PAD_IN + len(steps) * panel_h + below
-    fig = Figure(figsize=(fig_w, fig_h), dpi=100, facecolor="white")
+    import matplotlib.pyplot as plt  # made by pyplot so Jupyter's inline backend can display it
+
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=100, facecolor="white")
+    plt.close(fig)  # ...but not twice (once at the end of the cell, once as its value)
     for i, k in enumerate(steps):
         bottom = fig_h - PAD_IN - (i + 1) * panel_h
         ax = fig.add_axes((PAD_IN / fig_w, bottom / fig_h, w / fig_w, h / fig_h))
@@ -149,5 +152,5 @@ def final_state_figure(
         matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal",
         label="model confidence p(token)",
     )  # fmt: skip
-    _legend(fig, fig_w, fig_h, lines)
+    _legend(fig, fig_h, lines)
     return fig

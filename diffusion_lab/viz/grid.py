@@ -1,14 +1,16 @@
-"""Draw a frame's text as a grid of monospace cells with matplotlib (for the GIF and figures).
+"""A frame's text as a grid of monospace cells: the layout, and two ways to draw it.
 
 Each slot gets a fixed width, the longest text it ever shows in the trajectory (at least one
 cell), so the text does not jump around as tokens appear; it moves only where a newline is
 revealed. A cell's background says what the slot is: a confidence colour (the same binned,
-lightened ``viridis`` as the HTML), grey for masked, red for taken back by a remasking rule, white
-for the prompt. Tokens written at this step get a blue outline.
+lightened ``viridis`` as the HTML), grey for masked (one block per slot), red for taken back by a
+remasking rule, white for the prompt. Tokens written at this step get a blue outline.
 
-One `ax.text` per row and one `imshow` for all backgrounds keep a 256-slot frame at a few
-milliseconds, which is what makes a 65-frame GIF cheap. Cells line up with glyphs because the
-axes are sized so that one data unit is one glyph advance of DejaVu Sans Mono (0.6021 em).
+* `GridPanel` draws on a matplotlib axes (the still figures): one `imshow` for the backgrounds and
+  one `ax.text` per row, the axes sized so that a data unit is one glyph advance of DejaVu Sans
+  Mono (0.6021 em), which lines cells up with glyphs;
+* `GridRaster` draws with Pillow in the same font file (the GIF): matplotlib renders text glyph by
+  glyph, ~0.1 ms each, 10x slower for a 64-frame, 256-token animation.
 """
 
 from __future__ import annotations
@@ -163,10 +165,10 @@ class GridPanel:
 
 
 class GridRaster:
-    """Pillow drawing of a `TextGrid` with a title and the legend: one GIF frame in milliseconds.
+    """Pillow drawing of a `TextGrid` with a title and the legend: a GIF frame in ~10 ms.
 
-    matplotlib draws text glyph by glyph (~0.1 ms each, 1.4 s for a 256-token frame); Pillow
-    draws each row at once in the same font, DejaVu Sans Mono from matplotlib's own files."""
+    Text is DejaVu Sans Mono from matplotlib's own font files; cells are as wide as the advance
+    Pillow uses for it, so they line up with the glyphs."""
 
     def __init__(self, grid: TextGrid, fontsize: float = 11, dpi: int = 100):
         from matplotlib import font_manager
