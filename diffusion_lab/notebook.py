@@ -41,7 +41,7 @@ def setup(seed: int = 0, profile_name: str | None = None) -> Profile:
     return prof
 
 
-def glue(name: str, value, fmt: str = "{:.2f}"):
+def glue(name: str, value, fmt: str = "{:.2f}") -> None:
     """Put a measured number into the prose (``{glue:}`name``` in Markdown) via myst-nb.
 
     Outside a book build (e.g. Colab without myst-nb) it just displays the value.
@@ -51,6 +51,5 @@ def glue(name: str, value, fmt: str = "{:.2f}"):
         from myst_nb import glue as _glue
     except ImportError:
         print(f"{name} = {text}")
-        return value
+        return
     _glue(name, text, display=False)
-    return value

@@ -1,4 +1,4 @@
-"""Device, profile and seeding: the three knobs every chapter turns first (`diffusion_lab.config`)."""
+"""Device, profile and seeding: the knobs every chapter turns first (`diffusion_lab.config`)."""
 
 from __future__ import annotations
 

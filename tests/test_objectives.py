@@ -90,7 +90,7 @@ def test_diffusion_objectives_on_gpt2_are_refused(tok, objective):
 
 
 def uniform_over_content(model, tok):
-    """Patch ``model`` so that its logits are uniform over the content tokens, whatever the input."""
+    """Patch ``model``: logits uniform over the content tokens, whatever the input."""
     special = list(tok.all_special_ids)
 
     def forward(input_ids, **kwargs):

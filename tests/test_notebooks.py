@@ -1,0 +1,94 @@
+"""The book's notebooks as files: stripped, installable on Colab, with exercises and solutions.
+
+(Executing them is nbval's job: the README's test command runs ``--nbval-lax`` on the copies
+that ``jupyter-book build .`` executed.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+import diffusion_lab as dl
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _toc_files() -> list[Path]:
+    toc = (ROOT / "_toc.yml").read_text()
+    names = re.findall(r"^\s*(?:root|-\s*file):\s*(\S+)", toc, flags=re.M)
+    return [ROOT / f"{name}.ipynb" for name in names if (ROOT / f"{name}.ipynb").exists()]
+
+
+NOTEBOOKS = _toc_files()
+CHAPTERS = [p for p in NOTEBOOKS if "chapters" in p.parts]
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_every_toc_entry_exists():
+    toc = (ROOT / "_toc.yml").read_text()
+    for name in re.findall(r"^\s*(?:root|-\s*file):\s*(\S+)", toc, flags=re.M):
+        assert any((ROOT / f"{name}{ext}").exists() for ext in (".ipynb", ".md")), name
+    assert len(CHAPTERS) >= 5, f"expected the five chapters of the lineage, found {CHAPTERS}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    for cell in _cells(path):
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, (
+                f"{path.name} has outputs: run nbstripout on it")
+
+
+def test_repository_url_is_set_once():
+    config = (ROOT / "_config.yml").read_text()
+    url = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", config, flags=re.M).group(1)
+    assert url == dl.notebook.REPOSITORY
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_install_cell(path, monkeypatch):
+    """The first code cell installs the library inside Colab, and does nothing elsewhere."""
+    first = next(c for c in _cells(path) if c["cell_type"] == "code")
+    assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it on the site"
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
+    exec(compile(_source(first), path.name, "exec"), {})
+    assert calls == [], "outside Colab the install cell must not install anything"
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(compile(_source(first), path.name, "exec"), {})
+    want = [[sys.executable, "-m", *cmd] for cmd in dl.notebook.colab_install_commands()]
+    assert calls == want
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_sets_seed_and_profile(path):
+    code = "\n".join(_source(c) for c in _cells(path) if c["cell_type"] == "code")
+    assert "dl.notebook.setup(" in code, "every chapter seeds and picks its profile via setup()"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_have_checked_solutions(path):
+    text = "\n".join(_source(c) for c in _cells(path))
+    labels = re.findall(r":label:\s*(\S+)", text)
+    exercises = [lab for lab in labels if re.search(r"-ex\d+$", lab)]
+    assert 2 <= len(exercises) <= 4, f"{path.name}: 2-4 exercises, found {exercises}"
+    for label in exercises:
+        assert re.search(rf"solution-start\}}\s*{re.escape(label)}", text), f"no solution: {label}"
+    checks = re.findall(r"def (check_ex\d+)\(", text)
+    assert len(checks) >= len(exercises), f"{path.name}: every exercise needs a self-check"
+    for check in checks:
+        assert len(re.findall(rf"\b{check}\(", text)) >= 2, f"{check} is never called"
