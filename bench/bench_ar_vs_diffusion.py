@@ -5,6 +5,11 @@ plus L = 256 tokens).  The AR model is timed twice: with transformers' own
 ``model.generate(do_sample=True, max_new_tokens=L)`` and with ``dl.generate``'s AR path (the one
 `viz.race` animates).  Weights are untrained: the cost of a forward pass does not depend on them.
 
+What to expect: diffusion makes K = L/8 calls on the whole sequence, AR makes L calls on one new
+token each (attending to the cache), so diffusion does about K(L+1)/L = 32x the arithmetic in 8x
+fewer calls.  It wins where a call costs a fixed latency (a GPU at small batch), and loses where
+a call costs its arithmetic (a CPU, or a large batch).
+
 Run: python bench/bench_ar_vs_diffusion.py [--size s --length 256 --batches 1 8 --threads 1]
 Prints wall-clock and forward passes of each, and the AR / diffusion time ratio.
 """

@@ -37,7 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "load",
-    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "sampling",
-    "save", "seed_everything", "split_corpus", "strategies", "tasks", "tiny_ar", "tiny_mlm", "viz", "zoo",
-    "train", "train_tokenizer",
+    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
+    "sampling", "save", "seed_everything", "split_corpus", "strategies", "tasks", "tiny_ar",
+    "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
 ]

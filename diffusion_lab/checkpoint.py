@@ -23,7 +23,8 @@ PREFIX = "step-"
 
 def save_checkpoint(folder: Path, step: int, model, optimizer, generator: torch.Generator,
                     history: dict, keep: int = 2) -> Path:
-    """Write ``folder/step-NNNNNN`` atomically (temp name, then rename); keep the newest ``keep``."""
+    """Write ``folder/step-NNNNNN`` atomically (temp name, then rename); keep the newest
+    ``keep``."""
     folder = Path(folder)
     final = folder / f"{PREFIX}{step:06d}"
     tmp = folder / f".tmp-{PREFIX}{step:06d}"

@@ -43,9 +43,9 @@ def env_check() -> int:
         ok = version is not None and _at_least(version, minimum)
         fails += not _line(ok, f"{module} >= {minimum}", version or "not installed")
     if _version("torch"):
-        from .config import get_device
-
         import torch
+
+        from .config import get_device
 
         device = get_device()
         detail = f"{device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda"
@@ -88,9 +88,9 @@ def demo(args) -> None:
     print(f"model {how}: {info['steps']} steps, {info['seconds']} s, held-out ELBO "
           f"{info['held_out_loss'] / 0.6931:.2f} bits/char")
     for strategy in ("ancestral", "low_confidence"):
-        traj = dl.generate(model.to(dl.get_device()), tok, prompts=["ROMEO:"], length=prof.gen_length,
-                           steps=prof.gen_steps, strategy=strategy, seed=args.seed,
-                           num_samples=2)
+        traj = dl.generate(model.to(dl.get_device()), tok, prompts=["ROMEO:"],
+                           length=prof.gen_length, steps=prof.gen_steps, strategy=strategy,
+                           seed=args.seed, num_samples=2)
         print(f"\n--- {strategy}: {traj.num_steps} steps, {traj.forward_passes} forward passes, "
               f"{traj.seconds:.2f} s for {len(traj.texts)} samples of {prof.gen_length} chars")
         for text in traj.texts:

@@ -98,7 +98,7 @@ PROFILES = {
 
 
 def profile(name: str | None = None) -> Profile:
-    """The run profile: ``name``, else ``DIFFUSION_LAB_PROFILE``, else gpu on CUDA and cpu otherwise."""
+    """The run profile: ``name``, else ``DIFFUSION_LAB_PROFILE``, else gpu on CUDA, else cpu."""
     chosen = name or os.environ.get("DIFFUSION_LAB_PROFILE", "").strip()
     if not chosen:
         chosen = "gpu" if get_device().type == "cuda" else "cpu"

@@ -215,8 +215,9 @@ def remdm(ctx: StepContext):
         weights = torch.softmax((-ctx.conf.double()).masked_fill(~decoded, float("-inf")), dim=1)
         sigma = (sigma_max * weights).nan_to_num(0.0)
     elif variant == "loop":
-        sigma = torch.full_like(ctx.p, min(ctx.option("eta_loop", 0.02), sigma_max) if ctx.t == ctx.s
-                                else 0.0, dtype=torch.float64)
+        on_plateau = ctx.t == ctx.s
+        value = min(ctx.option("eta_loop", 0.02), sigma_max) if on_plateau else 0.0
+        sigma = torch.full_like(ctx.p, value, dtype=torch.float64)
     else:
         raise ValueError(f"remdm variant must be one of ['cap', 'rescale', 'conf', 'loop'], "
                          f"got {variant!r}")
