@@ -5,7 +5,8 @@ runs the model, then for every row and every position filters the logits (top-k 
 samples one token, and finally re-masks a random fraction of the slots (0.9, 0.8, ..., 0).
 `dl.generate(strategy="random")` is the same algorithm, vectorised over batch and positions.
 
-Run: python bench/bench_sampler.py [--size s --length 256 --batches 1 8 --threads 1 --device cpu]
+Run: python bench/bench_sampler.py [--size s --length 256 --batches 1 8 --threads 1 --device cpu
+     --vocab-size 8192]
 Prints the seconds of each sampler (best of ``--repeats``), the speed-up ratio, and the same
 ratio for the sampling work alone (total minus the 10 forward passes both samplers make): on a
 CPU the forward passes dominate both, which caps the total ratio; on a GPU the per-position loop
@@ -112,10 +113,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (1: stable on a shared machine)")
     ap.add_argument("--device", default=None, help="default: dl.get_device()")
+    ap.add_argument("--vocab-size", type=int, default=0,
+                    help="0: the character tokenizer (89 tokens); N: a byte-level BPE of N tokens "
+                         "(the article's RoBERTa has 50,265), which makes each per-position "
+                         "top-k/top-p filter cost what it costs there")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else dl.get_device()
-    tok = dl.CharTokenizer.from_texts([dl.load_corpus("shakespeare")])
+    text = dl.load_corpus("shakespeare")
+    tok = (dl.train_tokenizer([text[:2_000_000]], vocab_size=args.vocab_size) if args.vocab_size
+           else dl.CharTokenizer.from_texts([text]))
     dl.seed_everything(0)
     model = dl.tiny_mlm(tok, size=args.size, max_length=args.length + 1).eval().to(device)
     print(f"model {args.size} ({dl.models.param_count(model) / 1e6:.2f}M params), "

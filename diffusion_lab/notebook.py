@@ -52,4 +52,14 @@ def glue(name: str, value, fmt: str = "{:.2f}") -> None:
     except ImportError:
         print(f"{name} = {text}")
         return
-    _glue(name, text, display=False)
+    _glue(name, _Shown(text), display=False)
+
+
+class _Shown:
+    """A value whose text/plain form is exactly ``text`` (a str would be shown with quotes)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
