@@ -4,6 +4,8 @@ The seed article samples a masked LM with a Python loop over positions: at each 
 runs the model, then for every row and every position filters the logits (top-k 50, top-p 0.95),
 samples one token, and finally re-masks a random fraction of the slots (0.9, 0.8, ..., 0).
 `dl.generate(strategy="random")` is the same algorithm, vectorised over batch and positions.
+The article's loop lives in the library as `dl.reference_samplers.seed_article_sampler` (chapter
+7 times it too).
 
 Run: python bench/bench_sampler.py [--size s --length 256 --batches 1 8 --threads 1 --device cpu
      --vocab-size 8192]
@@ -21,43 +23,7 @@ import time
 import torch
 
 import diffusion_lab as dl
-
-
-def filter_one_position(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
-    """(V,) logits -> (V,) probabilities, HF's ``top_k_top_p_filtering`` for one position."""
-    logits = logits.clone()
-    kth = torch.topk(logits, top_k).values[-1]
-    logits[logits < kth] = float("-inf")
-    sorted_logits, order = torch.sort(logits, descending=True)
-    cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-    remove = cum > top_p
-    remove[1:] = remove[:-1].clone()  # keep the token that crosses top_p
-    remove[0] = False
-    logits[order[remove]] = float("-inf")
-    return torch.softmax(logits, dim=-1)
-
-
-@torch.no_grad()
-def article_sampler(model, tok, batch: int, length: int, steps: int = 10, top_k: int = 50,
-                    top_p: float = 0.95, seed: int = 0) -> list[str]:
-    """The seed article's loop: predict every slot, sample position by position, re-mask."""
-    device = next(model.parameters()).device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    mask_id, special = tok.mask_token_id, list(tok.all_special_ids)
-    ids = torch.full((batch, length + 1), mask_id, dtype=torch.long, device=device)
-    ids[:, 0] = tok.cls_token_id
-    for step in range(steps):
-        logits = model(input_ids=ids).logits
-        logits[..., special] = float("-inf")
-        for b in range(batch):
-            for pos in range(1, length + 1):
-                probs = filter_one_position(logits[b, pos], top_k, top_p)
-                ids[b, pos] = torch.multinomial(probs, 1, generator=gen).item()
-        rate = 1 - (step + 1) / steps
-        remask = torch.rand(batch, length + 1, generator=gen, device=device) < rate
-        remask[:, 0] = False
-        ids[remask] = mask_id
-    return tok.batch_decode(ids[:, 1:].tolist())
+from diffusion_lab.reference_samplers import seed_article_sampler
 
 
 def best_of(fn, repeats: int) -> float:
@@ -86,7 +52,7 @@ def bench_batch(model, tok, batch: int, args) -> None:
                            strategy="random", top_k=50, top_p=0.95, seed=0, record=False)
 
     def theirs():
-        return article_sampler(model, tok, batch, args.length, args.steps)
+        return seed_article_sampler(model, tok, [""] * batch, args.length, args.steps)
 
     @torch.no_grad()
     def forwards():

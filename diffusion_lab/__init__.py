@@ -15,7 +15,18 @@ The public API (the book, the tests and outside users rely on these names)::
     traj.texts, traj.frames
 """
 
-from . import metrics, noise, notebook, objectives, sampling, strategies, tasks, viz, zoo
+from . import (
+    metrics,
+    noise,
+    notebook,
+    objectives,
+    reference_samplers,
+    sampling,
+    strategies,
+    tasks,
+    viz,
+    zoo,
+)
 from .config import PROFILES, Profile, cache_dir, get_device, profile, seed_everything
 from .data import (
     CORPORA,
@@ -38,6 +49,6 @@ __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "load",
     "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
-    "sampling", "save", "seed_everything", "split_corpus", "strategies", "tasks", "tiny_ar",
-    "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
+    "reference_samplers", "sampling", "save", "seed_everything", "split_corpus", "strategies",
+    "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
 ]

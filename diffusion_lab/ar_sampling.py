@@ -19,7 +19,7 @@ from .trajectory import Frame, Trajectory
 def generate_ar(model, tok, prompts, length, temperature, top_k, top_p, seed, record=True):
     """Sample ``length`` tokens (prompt included) per prompt; prompts of a batch must have the
     same number of tokens (rows are decoded in lock step)."""
-    from .sampling import filter_logits, sample_categorical
+    from .sampling import sample_filtered
 
     device = next(model.parameters()).device
     mask_id = tok.mask_token_id if tok.mask_token_id is not None else tok.pad_token_id
@@ -60,7 +60,7 @@ def generate_ar(model, tok, prompts, length, temperature, top_k, top_p, seed, re
         passes += 1
         past, logits = out[key], out.logits[:, -1].double()
         logits[:, list(tok.all_special_ids)] = float("-inf")
-        token = sample_categorical(filter_logits(logits, temperature, top_k, top_p), gen)
+        token = sample_filtered(logits, gen, temperature, top_k, top_p)
         x[:, pos] = token
         conf[:, pos] = logits.softmax(-1).gather(-1, token[:, None])[:, 0].float()
         inputs = token[:, None]
