@@ -67,7 +67,8 @@ def sample_filtered(logits: torch.Tensor, generator: torch.Generator, temperatur
     """
     if top_k is None or top_k >= logits.shape[-1]:
         return sample_categorical(filter_logits(logits, temperature, None, top_p), generator)
-    values, index = torch.topk(logits.double() / temperature, top_k, dim=-1)  # sorted, (N, k)
+    values, index = torch.topk(logits, top_k, dim=-1)  # sorted, (N, k); float64 from here on
+    values = values.double() / temperature
     if top_p is not None and top_p < 1.0:
         values = values.masked_fill(_nucleus(values, top_p), float("-inf"))
     choice = sample_categorical(values.log_softmax(-1), generator)
@@ -222,10 +223,11 @@ def generate(model, tok, prompts: Sequence[str] = ("",), length: int = 128, step
                 logits = model(input_ids=x).logits
                 passes += 1
                 cached = logits
-            rows = cached[region].double()  # (N, V): only the slots this step may touch
+            rows = cached[region].float()  # (N, V): only the slots this step may touch
             rows[:, banned] = float("-inf")
-            proposal_rows = sample_filtered(rows, gen, temperature, top_k, top_p)
-            p_rows = rows.softmax(-1).gather(-1, proposal_rows[:, None])[:, 0]
+            proposal_rows = sample_filtered(rows, gen, temperature, top_k, top_p)  # float64 inside
+            p_rows = (rows.gather(-1, proposal_rows[:, None])[:, 0]
+                      - rows.logsumexp(-1)).exp().double()  # confidence p(x_hat), untempered
             proposal = x.clone()
             proposal[region] = proposal_rows
             p = torch.zeros_like(conf)
