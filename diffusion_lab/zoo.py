@@ -20,7 +20,7 @@ import json
 from contextlib import contextmanager
 
 from . import data
-from .config import Profile, cache_dir, seed_everything
+from .config import Profile, cache_dir, get_device, seed_everything
 from .config import profile as get_profile
 from .models import load, save, tiny_ar, tiny_mlm
 from .train import train
@@ -84,7 +84,7 @@ def _lock(path):
 
 def _load_or_train(kind, prof, folder, retrain, progress, device):
     if (folder / "train_info.json").is_file() and not retrain:
-        model, tok = load(folder, device=device)
+        model, tok = load(folder, device=device or get_device())
         info = json.loads((folder / "train_info.json").read_text())
         return model.eval(), tok, {**info, "trained_now": False}
     seed_everything(0)
