@@ -33,8 +33,12 @@ from .data import require_mask_token
 # hidden size, layers, heads: the same shapes for the denoiser and the AR baseline.
 SIZES = {"xs": (64, 2, 2), "s": (128, 4, 4), "m": (256, 6, 8), "l": (384, 6, 6)}
 PRETRAINED_HINT = (
-    "offline alternative: dl.tiny_mlm(tok) trained with dl.train (chapter 1 caches one), or a "
-    "local folder written with save_pretrained"
+    'offline alternative: dl.zoo.pretrained("mlm"), the tiny BERT of chapter 1 (cached), or '
+    "dl.tiny_mlm(tok) trained with dl.train, or a local folder written with save_pretrained"
+)
+CAUSAL_HINT = (
+    'offline alternative: dl.zoo.pretrained("ar"), the book\'s tiny GPT-2 (cached), or '
+    "dl.tiny_ar(tok) trained with objective='ar', or a local folder written with save_pretrained"
 )
 
 
@@ -167,11 +171,7 @@ def load_pretrained(name: str, *, causal: bool = False, attn_implementation: str
             raise ValueError(f"folder {name!r} holds no loadable checkpoint: {err}") from err
         raise RuntimeError(
             f"could not load {name!r} from the Hugging Face hub (offline?): {err}. "
-            + (
-                "offline alternative: dl.tiny_ar(tok) trained with objective='ar'"
-                if causal
-                else PRETRAINED_HINT
-            )
+            + (CAUSAL_HINT if causal else PRETRAINED_HINT)
         ) from err
     if not causal:
         require_mask_token(tok)

@@ -11,7 +11,8 @@ $$ q(z_t^i \mid x^i) = \alpha_t\,\delta_{x^i} + (1 - \alpha_t)\,\delta_m . $$
 The masked fraction $1 - \alpha_t$ follows a *schedule*:
 
 * ``linear``: $1 - \alpha_t = t$ (MDLM's default; its ELBO weight is $1/t$);
-* ``cosine``: $1 - \alpha_t = 1 - \cos(\pi t / 2)$ (MaskGIT's cosine, written as a noise level);
+* ``cosine``: $1 - \alpha_t = \sin(\pi t / 2)$ (MaskGIT's $\gamma(r) = \cos(\pi r / 2)$ at
+  progress $r = 1 - t$: few tokens revealed first, many at the end; MDLM's cosine);
 * ``discrete10``: the seed article's ten levels $\{0.1, 0.2, \dots, 1.0\}$.
 
 **BERT** (Devlin et al. 2019) is the single slice $t = 0.15$ of this process, plus a twist: of the
@@ -46,7 +47,7 @@ def mask_rate(t: torch.Tensor | float, schedule: str = "linear") -> torch.Tensor
     if schedule == "linear":
         return t.clone()
     if schedule == "cosine":
-        return 1.0 - torch.cos(math.pi * t / 2)
+        return torch.sin(math.pi * t / 2)
     return torch.ceil(t * 10 - 1e-9).clamp(0, 10) / 10  # discrete10: round up to a level
 
 
@@ -56,12 +57,13 @@ def alpha(t: torch.Tensor | float, schedule: str = "linear") -> torch.Tensor:
 
 
 def elbo_weight(t: torch.Tensor, schedule: str = "linear") -> torch.Tensor:
-    """MDLM's weight $-\\alpha'_t / (1 - \\alpha_t)$: $1/t$ for the linear schedule."""
+    """MDLM's weight $-\\alpha'_t / (1 - \\alpha_t)$: $1/t$ for the linear schedule,
+    $(\\pi/2)\\cot(\\pi t/2)$ for the cosine one."""
     _check_schedule(schedule)
     if schedule == "linear":
         return 1.0 / t
     if schedule == "cosine":
-        return (math.pi / 2) * torch.sin(math.pi * t / 2) / (1 - torch.cos(math.pi * t / 2))
+        return (math.pi / 2) * torch.cos(math.pi * t / 2) / torch.sin(math.pi * t / 2)
     raise ValueError("the discrete10 schedule has no continuous-time ELBO weight; use linear")
 
 

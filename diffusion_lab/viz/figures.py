@@ -95,6 +95,7 @@ def confidence_heatmap(traj: Trajectory, sample: int = 0, ax=None):
     data = np.where(masked, np.nan, conf)
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#dcdcdc")
     im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap=cmap, vmin=0, vmax=1)
+    ax.grid(False)  # a grid over an image hides cells
     back = np.stack([f.remasked[sample, 1:].numpy() for f in frames[1:]]) if frames[1:] else None
     if back is not None and back.any():
         rows, cols = np.nonzero(back)
