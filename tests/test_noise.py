@@ -147,8 +147,13 @@ def test_mask_rate_endpoints_and_monotone(schedule):
 
 def test_schedule_shapes():
     assert float(noise.mask_rate(0.3, "linear")) == pytest.approx(0.3)
-    assert float(noise.mask_rate(0.5, "cosine")) == pytest.approx(1 - math.cos(math.pi / 4))
-    assert float(noise.mask_rate(0.5, "cosine")) < 0.5  # cosine masks less than linear mid-way
+    assert float(noise.mask_rate(0.5, "cosine")) == pytest.approx(math.sin(math.pi / 4))
+    # cosine keeps more masked than linear mid-way: walking t from 1 to 0 it reveals few tokens
+    # first and many at the end (MaskGIT's gamma(r) = cos(pi r / 2) at r = 1 - t)
+    assert float(noise.mask_rate(0.5, "cosine")) > 0.5
+    first_step = 1 - float(noise.mask_rate(1 - 1 / 16, "cosine"))
+    last_step = float(noise.mask_rate(1 / 16, "cosine"))
+    assert first_step < 1 / 16 < last_step
     # discrete10 rounds up to one of the ten levels
     for t, level in [(0.05, 0.1), (0.1, 0.1), (0.15, 0.2), (0.95, 1.0)]:
         assert float(noise.mask_rate(t, "discrete10")) == pytest.approx(level)
