@@ -5,6 +5,8 @@ starts from it, gets one intra-op thread: OpenMP threads that outnumber the core
 slow torch down by an order of magnitude (measured here: 3.7 s vs 0.3 s per training step).
 """
 
+import asyncio
+import contextlib
 import os
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
@@ -12,3 +14,22 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def no_running_asyncio_loop():
+    """Let Playwright's sync API start in a process that already ran notebooks.
+
+    After nbval has executed a notebook in this worker, its kernel client can leave the thread
+    marked as running an asyncio loop, and ``sync_playwright()`` then refuses to start ("using
+    Playwright Sync API inside the asyncio loop").  Unmark it while the browser runs.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(loop)

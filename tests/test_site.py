@@ -27,6 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import no_running_asyncio_loop
 
 pytestmark = pytest.mark.site
 
@@ -119,7 +120,7 @@ def browser_context():
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="dl-site-chromium-")
-    with sync_playwright() as p:
+    with no_running_asyncio_loop(), sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             profile,
             executable_path=CHROMIUM,

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import no_running_asyncio_loop
 from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -132,7 +133,7 @@ def browser():
         )
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
+    with no_running_asyncio_loop(), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             yield b
