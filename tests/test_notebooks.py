@@ -92,3 +92,13 @@ def test_exercises_have_checked_solutions(path):
     assert len(checks) >= len(exercises), f"{path.name}: every exercise needs a self-check"
     for check in checks:
         assert len(re.findall(rf"\b{check}\(", text)) >= 2, f"{check} is never called"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_checked_cells_only_print(path):
+    """nbval compares a ``# NBVAL_CHECK_OUTPUT`` cell's outputs field by field: a glued value
+    (an extra ``application/papermill.record`` output) or a figure in it fails the comparison."""
+    for i, cell in enumerate(_cells(path)):
+        src = _source(cell)
+        if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in src:
+            assert "glue(" not in src and "plt." not in src, f"{path.name} cell {i}: print only"

@@ -375,3 +375,16 @@ def test_final_state_figure_draws_the_final_text():
     assert titles[0].startswith("step 0/4") and titles[-1].startswith("step 4/4")
     with pytest.raises(ValueError, match="steps"):
         final_state_figure(traj, steps=[9])
+
+
+def test_race_figure_counts_tokens_per_forward_pass():
+    from diffusion_lab.viz import race_figure
+
+    ar = make_trajectory(steps=len(TEXT), remask=None)  # one token per pass
+    dm = make_trajectory(steps=4, remask=None)
+    ax = race_figure(ar, dm)
+    (ar_line, dm_line) = ax.lines
+    assert list(ar_line.get_ydata()) == list(range(len(TEXT) + 1))
+    assert dm_line.get_xdata()[-1] == 4 and dm_line.get_ydata()[-1] == len(TEXT)
+    assert ax.get_xlabel() == "forward passes" and ax.get_ylabel() == "tokens written"
+    assert "4 passes" in ax.get_legend().get_texts()[1].get_text()

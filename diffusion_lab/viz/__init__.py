@@ -6,12 +6,17 @@
 * `frame_html` — the pure function behind both: one frame as escaped HTML;
 * `save_gif` — the same animation as a GIF (matplotlib + Pillow);
 * `confidence_heatmap` — p(token) per step and position;
-* `final_state_figure` — a still for readers with JavaScript off.
+* `final_state_figure`, `race_figure` — stills for readers with JavaScript off.
 
 All of them read a frame through `slots.SlotReader`, so they agree on what a slot shows.
 """
 
-from diffusion_lab.viz.figures import confidence_heatmap, final_state_figure, save_gif
+from diffusion_lab.viz.figures import (
+    confidence_heatmap,
+    final_state_figure,
+    race_figure,
+    save_gif,
+)
 from diffusion_lab.viz.html import frame_html, step_label
 from diffusion_lab.viz.widget import race, unmasking_widget
 
@@ -20,6 +25,7 @@ __all__ = [
     "final_state_figure",
     "frame_html",
     "race",
+    "race_figure",
     "save_gif",
     "step_label",
     "unmasking_widget",

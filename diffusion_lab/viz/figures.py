@@ -155,3 +155,27 @@ def final_state_figure(
     )  # fmt: skip
     _legend(fig, fig_h, lines)
     return fig
+
+
+def race_figure(ar_traj: Trajectory, diffusion_traj: Trajectory, sample: int = 0, ax=None):
+    """The race as a still: tokens written against forward passes, one curve per model.
+
+    An autoregressive run climbs one token per pass; a diffusion run reaches the same length in
+    far fewer passes.  Returns the Axes (the static fallback of `race`).
+    """
+    check_sample(ar_traj, sample)
+    check_sample(diffusion_traj, sample)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
+    for traj, name in ((ar_traj, "autoregressive"), (diffusion_traj, "diffusion")):
+        written = [int((~traj.frame(k).mask[sample] & ~traj.fixed[sample]).sum())
+                   for k in range(traj.num_steps + 1)]
+        passes = np.linspace(0, traj.forward_passes, len(written))
+        ax.step(passes, written, where="post", label=f"{name}: {traj.forward_passes} passes, "
+                f"{traj.seconds:.2f} s")
+    ax.set(xlabel="forward passes", ylabel="tokens written",
+           title="Tokens written against forward passes")
+    ax.legend(loc="lower right")
+    return ax
