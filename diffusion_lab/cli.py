@@ -61,7 +61,7 @@ def env_check() -> int:
     book = _version("jupyter_book")
     _line(book is not None, "jupyter-book (to build the site)", book or "not installed (optional)")
     vendor = Path(__file__).resolve().parent.parent / "book" / "_static" / "vendor"
-    widget_js = vendor / "embed-amd.js"
+    widget_js = vendor / "html-manager" / "embed-amd.js"
     _line(widget_js.is_file(), "widget JS for the static site",
           str(widget_js) if widget_js.is_file() else "not fetched yet (jupyter-book build . does)")
     chromium = shutil.which("chromium")
