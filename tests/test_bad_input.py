@@ -12,14 +12,6 @@ import diffusion_lab as dl
 from diffusion_lab import strategies
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tok():
     return dl.CharTokenizer.from_texts(["abcdefgh "])

@@ -17,17 +17,8 @@ from __future__ import annotations
 import time
 
 import pytest
-import torch
 
 import diffusion_lab as dl
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model trains faster on one thread of a shared machine
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.slow

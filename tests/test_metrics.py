@@ -15,13 +15,6 @@ from diffusion_lab import data, metrics, noise
 TEXT = "the cat sat on the mat; a bat ate the hat.\n" * 20
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

@@ -46,14 +46,6 @@ def test_sign_test_p_matches_hand_values():
     assert sign_test_p(10, 0) < 0.001 < sign_test_p(9, 1) < 0.05
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other jobs for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

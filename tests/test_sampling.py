@@ -18,14 +18,6 @@ NEVER_REVISE = ["ancestral", "low_confidence", "maskgit", "threshold"]
 CHARS = "abcdefgh "
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other jobs for the cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

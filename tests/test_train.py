@@ -19,13 +19,6 @@ TEXT = "abcdefgh " * 300
 HELD_OUT = "abcdefgh " * 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():
