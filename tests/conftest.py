@@ -7,7 +7,10 @@ slow torch down by an order of magnitude (measured here: 3.7 s vs 0.3 s per trai
 
 import asyncio
 import contextlib
+import functools
+import http.server
 import os
+import threading
 
 import pytest
 
@@ -47,3 +50,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root):
+    """Serve ``root`` over http on 127.0.0.1 (a free port) in a thread; yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

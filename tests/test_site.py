@@ -16,18 +16,15 @@ setting and the vendored html-manager are what make this work on a static page).
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import no_running_asyncio_loop
+from conftest import no_running_asyncio_loop, serve_directory
 
 pytestmark = pytest.mark.site
 
@@ -86,22 +83,10 @@ PAGE_IDS = [d for d, _ in PAGES]
 # ----------------------------------------------------------------------------- server
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-
 @pytest.fixture(scope="session")
 def server_url():
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_directory(HTML) as url:
+        yield url
 
 
 # ----------------------------------------------------------------------------- browser

@@ -11,18 +11,15 @@ visible text within 5 s, with no console error.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import no_running_asyncio_loop
+from conftest import no_running_asyncio_loop, serve_directory
 from ipywidgets.embed import dependency_state, embed_data, escape_script
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -99,11 +96,6 @@ def write_page(box, path: Path, title: str) -> None:
     )
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A served folder with the two pages and a link to the vendored assets."""
@@ -114,14 +106,8 @@ def site(tmp_path_factory):
     ar = make_trajectory(steps=len(TEXT) - 6, prompt_len=6, remask=None, seconds=2.0)
     dm = make_trajectory(steps=6, prompt_len=6, remask=None, seconds=0.5)
     write_page(race(ar, dm, interval_ms=40, link="js"), root / "race.html", "race")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_directory(root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
