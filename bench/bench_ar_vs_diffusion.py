@@ -16,25 +16,10 @@ Prints wall-clock and forward passes of each, and the AR / diffusion time ratio.
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import torch
+from common import best_of, parser, prepare
 
 import diffusion_lab as dl
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        tick = time.perf_counter()
-        out = fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - tick)
-    return min(times), out
 
 
 class CountCalls:
@@ -84,19 +69,12 @@ def bench_batch(mlm, ar, tok, batch: int, args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="s")
+    ap = parser(__doc__)
     ap.add_argument("--length", type=int, default=256)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1: stable on a shared machine)")
-    ap.add_argument("--device", default=None, help="default: dl.get_device()")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else dl.get_device()
+    device = prepare(args)
     tok = dl.CharTokenizer.from_texts([dl.load_corpus("shakespeare")])
-    dl.seed_everything(0)
     mlm = dl.tiny_mlm(tok, size=args.size, max_length=args.length + 1).eval().to(device)
     ar = dl.tiny_ar(tok, size=args.size, max_length=args.length + 1).eval().to(device)
     print(f"size {args.size}: denoiser {dl.models.param_count(mlm) / 1e6:.2f}M params, GPT-2 "

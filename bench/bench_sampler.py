@@ -17,29 +17,11 @@ CPU the forward passes dominate both, which caps the total ratio; on a GPU the p
 
 from __future__ import annotations
 
-import argparse
-import time
-
 import torch
+from common import best_of, parser, prepare
 
 import diffusion_lab as dl
 from diffusion_lab.reference_samplers import seed_article_sampler
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        sync()
-        tick = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - tick)
-    return min(times)
-
-
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def bench_batch(model, tok, batch: int, args) -> None:
@@ -60,8 +42,8 @@ def bench_batch(model, tok, batch: int, args) -> None:
             model(input_ids=x)
 
     ours()  # warm-up
-    t_ours, t_theirs = best_of(ours, args.repeats), best_of(theirs, args.repeats)
-    t_model = best_of(forwards, args.repeats)
+    t_ours, t_theirs = best_of(ours, args.repeats)[0], best_of(theirs, args.repeats)[0]
+    t_model = best_of(forwards, args.repeats)[0]
     s_ours, s_theirs = max(t_ours - t_model, 1e-4), t_theirs - t_model
     print(f"batch {batch}: dl.generate {t_ours:.3f} s, article loop {t_theirs:.3f} s, "
           f"speed-up {t_theirs / t_ours:.1f}x", flush=True)
@@ -70,26 +52,19 @@ def bench_batch(model, tok, batch: int, args) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="s")
+    ap = parser(__doc__)
     ap.add_argument("--length", type=int, default=256)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1: stable on a shared machine)")
-    ap.add_argument("--device", default=None, help="default: dl.get_device()")
     ap.add_argument("--vocab-size", type=int, default=0,
                     help="0: the character tokenizer (89 tokens); N: a byte-level BPE of N tokens "
                          "(the article's RoBERTa has 50,265), which makes each per-position "
                          "top-k/top-p filter cost what it costs there")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else dl.get_device()
+    device = prepare(args)
     text = dl.load_corpus("shakespeare")
     tok = (dl.train_tokenizer([text[:2_000_000]], vocab_size=args.vocab_size) if args.vocab_size
            else dl.CharTokenizer.from_texts([text]))
-    dl.seed_everything(0)
     model = dl.tiny_mlm(tok, size=args.size, max_length=args.length + 1).eval().to(device)
     print(f"model {args.size} ({dl.models.param_count(model) / 1e6:.2f}M params), "
           f"vocab {len(tok)}, length {args.length}, {args.steps} steps, top-k 50, top-p 0.95, "

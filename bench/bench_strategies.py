@@ -11,29 +11,22 @@ Run: python bench/bench_strategies.py [--size s --length 256 --steps 32 --batch 
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from common import parser, prepare
 
 import diffusion_lab as dl
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="s")
+    ap = parser(__doc__)
     ap.add_argument("--length", type=int, default=256)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1: stable on a shared machine)")
-    ap.add_argument("--device", default=None, help="default: dl.get_device()")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else dl.get_device()
+    device = prepare(args)
     tok = dl.CharTokenizer.from_texts([dl.load_corpus("shakespeare")])
-    dl.seed_everything(0)
     model = dl.tiny_mlm(tok, size=args.size, max_length=args.length + 1).eval().to(device)
     print(f"model {args.size}, batch {args.batch}, length {args.length}, {args.steps} steps, "
           f"{torch.get_num_threads()} thread(s), device {device}")

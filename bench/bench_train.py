@@ -13,10 +13,10 @@ Prints tokens/s of each (best of ``--repeats``, interleaved) and the ratio dl.tr
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from common import parser, prepare
 
 import diffusion_lab as dl
 from diffusion_lab import data, noise, objectives
@@ -43,21 +43,14 @@ def bare_loop(model, tok, batches: list[torch.Tensor], lr: float, seed: int) -> 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", default="s")
+    ap = parser(__doc__)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads (1: stable on a shared machine)")
-    ap.add_argument("--device", default=None, help="default: dl.get_device()")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device) if args.device else dl.get_device()
+    device = prepare(args)
     text = dl.load_corpus("shakespeare")
     tok = dl.CharTokenizer.from_texts([text])
-    dl.seed_everything(0)
     init = dl.tiny_mlm(tok, size=args.size, max_length=args.seq).state_dict()
 
     # dl.train draws its batches from a generator seeded with `seed`, before each step's noise;
