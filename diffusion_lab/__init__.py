@@ -13,9 +13,17 @@ The public API (the book, the tests and outside users rely on these names)::
     traj = dl.generate(model, tok, prompts=["ROMEO:"], length=128, steps=32,
                        strategy="low_confidence", seed=0)
     traj.texts, traj.frames
+
+Settings are frozen dataclasses (`SampleSettings`, `TrainSettings`) behind the keyword forms; a
+reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).  ``dl.viz``
+(matplotlib, ipywidgets) is imported on first use, so ``import diffusion_lab`` stays light.
 """
 
+import importlib
+
 from . import (
+    categorical,
+    denoiser,
     metrics,
     noise,
     notebook,
@@ -24,7 +32,6 @@ from . import (
     sampling,
     strategies,
     tasks,
-    viz,
     zoo,
 )
 from .config import PROFILES, Profile, cache_dir, get_device, profile, seed_everything
@@ -39,7 +46,8 @@ from .data import (
 from .models import load, load_pretrained, save, tiny_ar, tiny_mlm
 from .objectives import OBJECTIVES
 from .sampling import generate
-from .strategies import STRATEGIES
+from .settings import SampleSettings, TrainSettings
+from .strategies import STRATEGIES, register_strategy
 from .train import History, train
 from .trajectory import Frame, Trajectory
 
@@ -47,8 +55,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
-    "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "load",
-    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
-    "reference_samplers", "sampling", "save", "seed_everything", "split_corpus", "strategies",
+    "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
+    "categorical", "denoiser", "generate", "get_device", "load", "load_corpus", "load_pretrained",
+    "metrics", "noise", "notebook", "objectives", "profile", "reference_samplers",
+    "register_strategy", "sampling", "save", "seed_everything", "split_corpus", "strategies",
     "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
 ]
+
+
+def __getattr__(name: str):
+    """Import ``dl.viz`` (matplotlib, ipywidgets) on first use: PEP 562."""
+    if name == "viz":
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

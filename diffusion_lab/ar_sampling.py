@@ -12,18 +12,31 @@ import time
 
 import torch
 
+from .categorical import sample_filtered
+from .denoiser import TokenInfo, ban
+from .models import is_causal_lm
+from .tokenization import anchor_id
 from .trajectory import Frame, Trajectory
 
 
 @torch.no_grad()
-def generate_ar(model, tok, prompts, length, temperature, top_k, top_p, seed, record=True):
-    """Sample ``length`` tokens (prompt included) per prompt; prompts of a batch must have the
-    same number of tokens (rows are decoded in lock step)."""
-    from .sampling import sample_filtered
-
+def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Trajectory:
+    """Sample ``cfg.length`` tokens (prompt included) per prompt (a `settings.SampleSettings`);
+    prompts of a batch must have the same number of tokens (rows are decoded in lock step).
+    ``callback_on_step_end(step, frame)`` as in `sampling.generate`."""
+    if cfg.revisable:
+        raise ValueError("an autoregressive model never revisits its prefix: revisable "
+                         "needs a masked LM (the AR baseline takes the tokens as a prompt)")
+    if not (is_causal_lm(model) and name == "ar"):
+        raise ValueError(f"strategy 'ar' goes with a causal model and a causal model with "
+                         f"'ar'; got strategy={name!r} for {type(model).__name__}")
+    if cfg.options:
+        raise ValueError(f"strategy 'ar' has no option {sorted(cfg.options)[0]!r}; it takes none")
+    length, seed, record = cfg.length, cfg.seed, cfg.record or callback_on_step_end is not None
     device = next(model.parameters()).device
+    info = TokenInfo.from_tokenizer(tok, need_mask=False)
     mask_id = tok.mask_token_id if tok.mask_token_id is not None else tok.pad_token_id
-    cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    cls_id = anchor_id(tok)
     encoded = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
     if any(mask_id in e for e in encoded):
         raise ValueError("an autoregressive model cannot fill an infill template; use a masked "
@@ -59,8 +72,7 @@ def generate_ar(model, tok, prompts, length, temperature, top_k, top_p, seed, re
         out = model(input_ids=inputs, use_cache=True, **{key: past})
         passes += 1
         past, logits = out[key], out.logits[:, -1].double()
-        logits[:, list(tok.all_special_ids)] = float("-inf")
-        token = sample_filtered(logits, gen, temperature, top_k, top_p)
+        token = sample_filtered(ban(logits, info), gen, cfg.temperature, cfg.top_k, cfg.top_p)
         x[:, pos] = token
         conf[:, pos] = logits.softmax(-1).gather(-1, token[:, None])[:, 0].float()
         inputs = token[:, None]
@@ -68,8 +80,10 @@ def generate_ar(model, tok, prompts, length, temperature, top_k, top_p, seed, re
             revealed = empty.clone()
             revealed[:, pos] = True
             frames.append(frame(len(frames) + 1, revealed))
+            if callback_on_step_end is not None and callback_on_step_end(len(frames), frames[-1]):
+                break
     seconds = time.perf_counter() - tick
-    if not frames:
+    if not cfg.record or not frames:
         frames = [frame(1, empty)]
     texts = tok.batch_decode(x[:, 1:].cpu().tolist(), skip_special_tokens=False,
                              clean_up_tokenization_spaces=False)

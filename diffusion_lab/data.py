@@ -29,12 +29,10 @@ from transformers import PreTrainedTokenizerBase
 from .tokenization import (  # noqa: F401 - re-exported: dl.data.* is public
     SPECIAL_TOKENS,
     CharTokenizer,
-    _as_text_list,
-    _require_token_id,
     encode_corpus,
-    require_mask_token,
     train_tokenizer,
 )
+from .tokenization import _as_text_list, _require_token_id, anchor_id
 
 CORPORA: tuple[str, ...] = (
     "shakespeare",
@@ -213,7 +211,7 @@ def sequential_blocks(
 
 
 def pad_examples(tok: PreTrainedTokenizerBase, texts: list[str], seq_len: int) -> torch.LongTensor:
-    """Rows ``[CLS] + tokens + [PAD]...`` of length ``seq_len``, one per text: (N, seq_len).
+    """Rows ``anchor + tokens + [PAD]...`` of length ``seq_len``, one per text: (N, seq_len).
 
     "[MASK]" written inside a text becomes the mask token, so infill prompts can be padded too.
     """
@@ -221,7 +219,7 @@ def pad_examples(tok: PreTrainedTokenizerBase, texts: list[str], seq_len: int) -
     if not items:
         raise ValueError("texts must contain at least one example; got an empty list")
     _check_int_at_least(seq_len, "seq_len", 2)
-    cls_id, pad_id = _require_token_id(tok, "cls_token"), _require_token_id(tok, "pad_token")
+    cls_id, pad_id = anchor_id(tok), _require_token_id(tok, "pad_token")
     rows = torch.full((len(items), seq_len), pad_id, dtype=torch.long)
     rows[:, 0] = cls_id
     for i, text in enumerate(items):

@@ -21,7 +21,9 @@ import torch.nn.functional as F
 
 from . import data, noise
 from .models import is_causal_lm
-from .objectives import TokenInfo, compute_loss
+from .denoiser import TokenInfo, denoiser_logits
+from .objectives import compute_loss
+from .tokenization import anchor_id
 
 LN2 = math.log(2)
 
@@ -37,12 +39,12 @@ def bits_per_token(model, tok, text: str, *, seq_len: int = 128, max_blocks: int
     for a masked LM, the exact NLL for a causal LM.  Deterministic given ``seed``."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text must be a non-empty str (held-out text to score)")
-    cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    cls_id = anchor_id(tok)
     blocks = data.sequential_blocks(data.encode_corpus(tok, text), seq_len, cls_id=cls_id,
                                     max_blocks=max_blocks)
     model.eval()
     causal = is_causal_lm(model)
-    info = None if causal else TokenInfo.from_tokenizer(tok)
+    info = TokenInfo.from_tokenizer(tok, need_mask=not causal)
     gen = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
     for start in range(0, len(blocks), batch_size):
@@ -62,7 +64,7 @@ def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16)
     if not is_causal_lm(judge):
         raise ValueError(f"judge must be a causal LM (dl.tiny_ar trained with objective='ar'), got "
                          f"{type(judge).__name__}")
-    cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    cls_id, info = anchor_id(tok), TokenInfo.from_tokenizer(tok, need_mask=False)
     encoded = [[cls_id] + tok(t, add_special_tokens=False)["input_ids"] for t in texts]
     encoded = [e for e in encoded if len(e) > 1]
     if not encoded:
@@ -76,7 +78,7 @@ def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16)
         for row, e in enumerate(chunk):  # one copy per text, not per token
             ids[row, :len(e)] = torch.tensor(e)
         valid = (torch.arange(width)[None] < torch.tensor([len(e) for e in chunk])[:, None])
-        logits = judge(input_ids=ids.to(_device(judge))).logits[:, :-1].float().cpu()
+        logits = denoiser_logits(judge, ids.to(_device(judge)), info)[:, :-1].cpu()
         ce = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
         total += torch.where(valid[:, 1:], ce, 0.0).sum().item()  # where: pad CE may be inf
         count += valid[:, 1:].sum().item()
@@ -133,15 +135,14 @@ def calibration(model, tok, text: str, *, seq_len: int = 128, max_blocks: int = 
                 rate: float = 0.5, bins: int = 10, seed: int = 0) -> dict:
     """Reliability of the denoiser's confidence on held-out masked slots: for each confidence
     bin, the mean confidence and the fraction of argmax predictions that are right."""
-    cls_id = tok.cls_token_id
+    cls_id = anchor_id(tok)
     blocks = data.sequential_blocks(data.encode_corpus(tok, text), seq_len, cls_id=cls_id,
                                     max_blocks=max_blocks)
     info = TokenInfo.from_tokenizer(tok)
     gen = torch.Generator().manual_seed(seed)
     noisy, masked = noise.absorbing_mask(blocks, rate, mask_id=info.mask_id,
                                          fixed=noise.anchor_fixed(blocks), generator=gen)
-    logits = model(input_ids=noisy.to(_device(model))).logits.float().cpu()
-    logits[..., info.banned_ids] = float("-inf")
+    logits = denoiser_logits(model, noisy.to(_device(model)), info).cpu()
     conf, pred = logits.softmax(-1).max(-1)
     conf, right = conf[masked], (pred == blocks)[masked].float()
     edges = torch.linspace(0, 1, bins + 1)

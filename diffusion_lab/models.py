@@ -28,7 +28,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from .data import require_mask_token
+from .tokenization import anchor_id, require_mask_token
 
 # hidden size, layers, heads: the same shapes for the denoiser and the AR baseline.
 SIZES = {"xs": (64, 2, 2), "s": (128, 4, 4), "m": (256, 6, 8), "l": (384, 6, 6)}
@@ -68,7 +68,7 @@ def tiny_mlm(tok, size: str = "s", max_length: int = 128) -> ModernBertForMasked
         local_attention=max_length,
         global_attn_every_n_layers=1,
         pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.cls_token_id,
+        bos_token_id=anchor_id(tok),
         cls_token_id=tok.cls_token_id,
         sep_token_id=tok.sep_token_id,
         eos_token_id=tok.sep_token_id,
@@ -91,7 +91,7 @@ def tiny_ar(tok, size: str = "s", max_length: int = 128) -> GPT2LMHeadModel:
         resid_pdrop=0.0,  # no dropout: the denoiser has none either, and runs are short
         embd_pdrop=0.0,
         attn_pdrop=0.0,
-        bos_token_id=tok.cls_token_id,
+        bos_token_id=anchor_id(tok),
         eos_token_id=tok.sep_token_id,
         pad_token_id=tok.pad_token_id,
     )

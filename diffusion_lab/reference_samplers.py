@@ -8,7 +8,7 @@ token, overwrites every non-prompt slot, and finally re-masks each slot independ
 probability ``1 - (step + 1) / steps`` (0.9, 0.8, ..., 0 for ten steps) — at random, not by
 confidence.
 
-``dl.generate(model, tok, prompts, length, steps, strategy="random", top_k=50, top_p=0.95)``
+``dl.generate(model, tok, prompts, length, steps, strategy="random_remask", top_k=50, top_p=0.95)``
 runs the same algorithm vectorised over batch and positions (one ``topk`` / ``sort`` per step for
 all slots).  Chapter 7 and ``bench/bench_sampler.py`` time one against the other.  This module is
 for measurement and teaching, not for use: it is slow on purpose.
@@ -20,7 +20,9 @@ from collections.abc import Sequence
 
 import torch
 
-from .sampling import _validate, prepare
+from .denoiser import TokenInfo, denoiser_logits
+from .sampling import check_prompts, prepare
+from .settings import SampleSettings
 
 
 def filter_one_position(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -49,26 +51,27 @@ def seed_article_sampler(model, tok, prompts: Sequence[str] = ("",), length: int
     Every row starts with the [CLS] anchor and its prompt tokens (never changed); the other slots
     start as [MASK].  Each step: one forward pass; for every row and every free position, filter
     (``filter_one_position``) and sample one token with ``torch.multinomial``; then re-mask each
-    free slot with probability ``1 - (step + 1) / steps``.  Special tokens are never sampled.
+    free slot with probability ``1 - (step + 1) / steps``.  The logits are `denoiser_logits`'s
+    ([MASK] and the anchor never sampled), the same as every sampler of the library.
     """
-    _validate(model, tok, prompts, length, steps, 1.0, top_k, top_p, None)
+    SampleSettings(length=length, steps=steps, top_k=top_k, top_p=top_p)  # checks them
+    check_prompts(model, prompts, length)
     if top_k is None or top_p is None:
         raise ValueError("the article's sampler always filters: give top_k and top_p")
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    mask_id, special = tok.mask_token_id, list(tok.all_special_ids)
+    info = TokenInfo.from_tokenizer(tok)
     ids, fixed = (t.to(device) for t in prepare(tok, list(prompts), length))
     free_positions = [(~fixed[b]).nonzero()[:, 0].tolist() for b in range(ids.shape[0])]
     model.eval()
     for step in range(steps):
-        logits = model(input_ids=ids).logits.float()  # (B, L, V)
-        logits[..., special] = float("-inf")
+        logits = denoiser_logits(model, ids, info)  # (B, L, V), the library's one denoiser
         for b, positions in enumerate(free_positions):  # the article's loop over tokens
             for pos in positions:
                 probs = filter_one_position(logits[b, pos], top_k, top_p)
                 ids[b, pos] = torch.multinomial(probs, 1, generator=gen).item()
         rate = 1 - (step + 1) / steps
         remask = (torch.rand(ids.shape, generator=gen, device=device) < rate) & ~fixed
-        ids[remask] = mask_id
+        ids[remask] = info.mask_id
     return tok.batch_decode(ids[:, 1:].cpu().tolist(), skip_special_tokens=False,
                             clean_up_tokenization_spaces=False)

@@ -110,6 +110,18 @@ def require_mask_token(tok: PreTrainedTokenizerBase) -> int:
     return int(mask_id)
 
 
+def anchor_id(tok: PreTrainedTokenizerBase) -> int:
+    """The id at position 0 of every row: ``[CLS]`` if the tokenizer has one, else ``BOS``.
+
+    The anchor is never masked and never a target; an autoregressive model reads it as BOS."""
+    for attr in ("cls_token_id", "bos_token_id"):
+        token_id = getattr(tok, attr, None)
+        if token_id is not None:
+            return int(token_id)
+    raise ValueError(f"tokenizer has neither a cls_token nor a bos_token ({type(tok).__name__}): "
+                     "one of them anchors position 0 of every row")
+
+
 def _require_token_id(tok: PreTrainedTokenizerBase, attr: str) -> int:
     token_id = getattr(tok, f"{attr}_id", None)
     if token_id is None:

@@ -1,4 +1,4 @@
-"""One training loop for every objective of the lineage (mlm, variable, mdlm, sundae, ar).
+"""One training loop for every objective of the lineage (mlm, variable_rate, mdlm, sundae, ar).
 
 The loop knows nothing about the objective beyond ``objectives.compute_loss``: AdamW, linear
 warmup then cosine decay, gradient clipping, autocast on CUDA (bf16 where supported, else fp16
@@ -22,7 +22,10 @@ from tqdm.auto import tqdm
 from . import checkpoint as ckpt
 from . import data, noise
 from .config import get_device
-from .objectives import TokenInfo, check_objective, compute_loss
+from .denoiser import TokenInfo
+from .objectives import canonical_objective, check_objective, compute_loss
+from .settings import TrainSettings
+from .tokenization import anchor_id
 
 
 @dataclass
@@ -83,128 +86,123 @@ def _draw(kind, source, batch_size, seq_len, cls_id, generator):
     return source[rows]
 
 
-def _check_args(steps, batch_size, seq_len, lr, model):
-    for name, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(lr, (int, float)) or not 0 < lr < 1:
-        raise ValueError(f"lr must be a float in (0, 1), got {lr!r}")
+def _check_fits(seq_len, model):
     from .models import max_positions
 
     if seq_len > max_positions(model):
         raise ValueError(f"seq_len={seq_len} exceeds the model's {max_positions(model)} positions")
 
 
-def train(
-    model,
-    tok,
-    texts: str | Sequence[str],
-    *,
-    objective: str = "mdlm",
-    steps: int = 1000,
-    batch_size: int = 32,
-    seq_len: int = 128,
-    lr: float = 1e-3,
-    seed: int = 0,
-    warmup: int = 100,
-    weight_decay: float = 0.01,
-    grad_clip: float = 1.0,
-    eval_texts: str | Sequence[str] | None = None,
-    eval_every: int = 0,
-    eval_batches: int = 4,
-    callbacks: Sequence[Callable] = (),
-    checkpoint_dir: str | Path | None = None,
-    checkpoint_every: int = 0,
-    resume: bool = False,
-    device: torch.device | str | None = None,
-    amp: bool | None = None,
-    packing: bool | None = None,
-    progress: bool = True,
-    **loss_kwargs,
-) -> History:
-    """Train ``model`` on ``texts`` with ``objective`` for ``steps`` optimiser steps.
+def _optimizer(model, cfg: TrainSettings) -> torch.optim.AdamW:
+    """AdamW with weight decay on the matrices only (not on biases and norms)."""
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                             betas=(0.9, 0.98))
 
-    ``texts``: a corpus string (packed into random ``seq_len`` windows behind a [CLS] anchor) or a
+
+def _mixed_precision(device: torch.device, amp: bool | None):
+    """(autocast context factory, gradient scaler): bf16 where supported, else fp16 + scaler."""
+    use_amp = device.type == "cuda" if amp is None else amp and device.type == "cuda"
+    dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and dtype == torch.float16)
+    return ((lambda: torch.autocast("cuda", dtype=dtype)) if use_amp else nullcontext), scaler
+
+
+def train_settings(settings: TrainSettings | None = None, **kwargs) -> TrainSettings:
+    """``settings`` (default `TrainSettings()`) with ``kwargs`` applied (loss options included)."""
+    if settings is not None and not isinstance(settings, TrainSettings):
+        raise TypeError(f"settings must be a dl.TrainSettings, got {type(settings).__name__}")
+    return (settings or TrainSettings()).with_(**kwargs)
+
+
+def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None = None, *,
+          eval_texts: str | Sequence[str] | None = None, callbacks: Sequence[Callable] = (),
+          checkpoint_dir: str | Path | None = None, resume: bool = False,
+          device: torch.device | str | None = None, **kwargs) -> History:
+    r"""Train ``model`` on ``texts``: ``steps`` AdamW steps on $\nabla_\theta\,
+    \mathcal{L}_{\text{objective}}(\theta)$ (``objectives``), with warmup then cosine decay.
+
+    Keyword arguments are the fields of `TrainSettings` (``objective``, ``steps``,
+    ``batch_size``, ``seq_len``, ``lr``, ``seed``, ``warmup``, ``weight_decay``, ``grad_clip``,
+    ``eval_every``, ``eval_batches``, ``checkpoint_every``, ``amp``, ``packing``, ``progress``)
+    or a ``settings`` record; other keywords go to the loss (e.g. ``schedule="cosine"``).
+    ``texts``: a corpus string (packed into random ``seq_len`` windows behind the anchor) or a
     list of short examples (each padded to ``seq_len``); ``packing`` overrides the guess.
     ``callbacks`` are called as ``cb(step, history, model)`` after every step; raising
     ``StopIteration`` ends training early.  With ``checkpoint_dir`` and ``checkpoint_every``,
     a checkpoint is written every N steps; ``resume=True`` continues from the newest one.
     Returns a `History`; the model is left in eval mode on ``device``.
     """
-    check_objective(objective, model)
-    _check_args(steps, batch_size, seq_len, lr, model)
+    cfg = train_settings(settings, **kwargs)
+    check_objective(cfg.objective, model)
+    _check_fits(cfg.seq_len, model)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoints were written)")
+    objective = canonical_objective(cfg.objective)
     device = torch.device(device) if device is not None else get_device()
-    cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
-    info = None if objective == "ar" else TokenInfo.from_tokenizer(tok)
-    kind, source = _batches_source(tok, texts, seq_len, packing)
+    cls_id, info = anchor_id(tok), TokenInfo.from_tokenizer(tok, need_mask=objective != "ar")
+    kind, source = _batches_source(tok, texts, cfg.seq_len, cfg.packing)
     evals = []
     if eval_texts is not None:
-        ekind, esource = _batches_source(tok, eval_texts, seq_len, packing)
-        eval_gen = torch.Generator().manual_seed(seed + 1)
-        evals = [_draw(ekind, esource, batch_size, seq_len, cls_id, eval_gen)
-                 for _ in range(eval_batches)]
-
+        ekind, esource = _batches_source(tok, eval_texts, cfg.seq_len, cfg.packing)
+        eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
+        evals = [_draw(ekind, esource, cfg.batch_size, cfg.seq_len, cls_id, eval_gen)
+                 for _ in range(cfg.eval_batches)]
     model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=lr,
-                                  betas=(0.9, 0.98))
-    generator = torch.Generator().manual_seed(seed)
+    optimizer, generator = _optimizer(model, cfg), torch.Generator().manual_seed(cfg.seed)
     history, start = History(objective), 0
     if resume and (latest := ckpt.latest_checkpoint(Path(checkpoint_dir))) is not None:
         start, saved = ckpt.load_checkpoint(latest, model, optimizer, generator)
         history = History(**{**saved, "eval": [tuple(e) for e in saved["eval"]]})
+    autocast, scaler = _mixed_precision(device, cfg.amp)
 
-    use_amp = device.type == "cuda" if amp is None else amp and device.type == "cuda"
-    dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and dtype == torch.float16)
-    autocast = (lambda: torch.autocast("cuda", dtype=dtype)) if use_amp else nullcontext
+    def loss_on(batch, gen):
+        with autocast():
+            return compute_loss(objective, model, batch.to(device), info, generator=gen,
+                                fixed=noise.anchor_fixed(batch), **cfg.loss_options)
 
     def evaluate() -> float:
         model.eval()
-        g = torch.Generator().manual_seed(seed + 2)
-        with torch.no_grad(), autocast():
-            vals = [compute_loss(objective, model, b.to(device), info, generator=g,
-                                 fixed=noise.anchor_fixed(b), **loss_kwargs).item() for b in evals]
+        g = torch.Generator().manual_seed(cfg.seed + 2)
+        with torch.no_grad():
+            vals = [loss_on(b, g).item() for b in evals]
         model.train()
         return sum(vals) / len(vals)
 
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
-               desc=f"train {objective}", leave=False)
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps,
+               disable=not cfg.progress, desc=f"train {objective}", leave=False)
     for step in bar:
         tick = time.perf_counter()
-        batch = _draw(kind, source, batch_size, seq_len, cls_id, generator)
+        batch = _draw(kind, source, cfg.batch_size, cfg.seq_len, cls_id, generator)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, lr, warmup)
-        with autocast():
-            loss = compute_loss(objective, model, batch.to(device), info, generator=generator,
-                                fixed=noise.anchor_fixed(batch), **loss_kwargs)
+            group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
+        loss = loss_on(batch, generator)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         value = loss.item()
         if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at step {step}; lower lr (now {lr})")
+            raise FloatingPointError(f"loss became {value} at step {step}; lower lr (now {cfg.lr})")
         history.loss.append(value)
         history.lr.append(optimizer.param_groups[0]["lr"])
         history.tokens += batch.numel()
         history.seconds += time.perf_counter() - tick
         if step % 10 == 0:
             bar.set_postfix(loss=f"{value:.3f}")
-        if evals and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
-            history.eval.append((step + 1, evaluate()))
-        if checkpoint_dir is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
-            ckpt.save_checkpoint(Path(checkpoint_dir), step + 1, model, optimizer, generator,
+        done = step + 1
+        if evals and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+            history.eval.append((done, evaluate()))
+        if checkpoint_dir is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
+            ckpt.save_checkpoint(Path(checkpoint_dir), done, model, optimizer, generator,
                                  asdict(history))
         try:
             for cb in callbacks:
-                cb(step + 1, history, model)
+                cb(done, history, model)
         except StopIteration:
             break
     bar.close()

@@ -6,27 +6,38 @@ chapter, or the next build — load it in a second.  So the book spends its minu
 models instead of many poor ones.  Recipes:
 
 * ``"mlm"``      — BERT's 15% / 80-10-10 objective (chapter 1; the "pretrained BERT" offline)
-* ``"variable"`` — the seed article's ten masking rates (chapter 3)
+* ``"variable_rate"`` — the seed article's ten masking rates (chapter 3; old name ``"variable"``)
 * ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
 * ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
 
 All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
 profile, so comparisons between them are at equal compute (equal tokens seen).
+
+The cache folder's name ends in a hash of the training settings and of the source code of every
+module that shapes the trained weights (`TRAINING_CODE`): change the loss, the noise, the model
+or the loop, and the next call trains afresh — no version number to remember to bump.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import inspect
 import json
 from contextlib import contextmanager
 
-from . import data
+from . import categorical, data, denoiser, models, noise, objectives, settings, tokenization
+from . import train as train_module
 from .config import Profile, cache_dir, get_device, seed_everything
 from .config import profile as get_profile
 from .models import load, save, tiny_ar, tiny_mlm
+from .objectives import canonical_objective
+from .settings import TrainSettings
 from .train import train
 
-RECIPES = ("mlm", "variable", "mdlm", "ar")
-VERSION = 1
+RECIPES = ("mlm", "variable_rate", "mdlm", "ar")  # "variable" (the old name) is accepted too
+TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
+                 train_module)
 
 
 def corpus(prof: Profile | None = None) -> tuple[str, str]:
@@ -41,9 +52,29 @@ def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
     return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
 
 
+def recipe(kind: str, prof: Profile) -> TrainSettings:
+    """The `TrainSettings` the zoo trains ``kind`` with under profile ``prof``."""
+    return TrainSettings(objective=kind, steps=prof.train_steps, batch_size=prof.batch_size,
+                         seq_len=prof.seq_len, lr=prof.lr, seed=0, warmup=prof.warmup,
+                         eval_every=prof.train_steps,
+                         checkpoint_every=max(1, prof.train_steps // 4))
+
+
+def code_hash() -> str:
+    """SHA-256 of the source of `TRAINING_CODE` (what the trained weights depend on)."""
+    digest = hashlib.sha256()
+    for module in TRAINING_CODE:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
+
+
 def _key(kind: str, prof: Profile) -> str:
-    return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-B{prof.batch_size}"
-            f"-S{prof.train_steps}-lr{prof.lr:g}-v{VERSION}")
+    cfg = dataclasses.asdict(recipe(kind, prof))
+    cfg.pop("progress")  # a progress bar does not change the weights
+    what = json.dumps({"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
+                       "code": code_hash()}, sort_keys=True)
+    return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-S{prof.train_steps}-"
+            f"{hashlib.sha256(what.encode()).hexdigest()[:12]}")
 
 
 def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
@@ -56,6 +87,7 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
     and whether this call trained or loaded the model.
     """
+    kind = canonical_objective(kind)
     if kind not in RECIPES:
         raise ValueError(f"kind must be one of {list(RECIPES)}, got {kind!r}")
     prof = prof or get_profile()
@@ -92,12 +124,9 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     tok = tokenizer(prof)
     factory = tiny_ar if kind == "ar" else tiny_mlm
     model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
-    hist = train(model, tok, train_text, objective=kind, steps=prof.train_steps,
-                 batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
-                 warmup=prof.warmup, eval_texts=valid_text, eval_every=prof.train_steps,
-                 checkpoint_dir=folder / "checkpoints",
-                 checkpoint_every=max(1, prof.train_steps // 4),
-                 resume=True, progress=progress, device=device)
+    hist = train(model, tok, train_text, recipe(kind, prof).with_(progress=progress),
+                 eval_texts=valid_text, checkpoint_dir=folder / "checkpoints", resume=True,
+                 device=device)
     info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
             "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
             "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),

@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, models
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from diffusion_lab import data
+from diffusion_lab.tokenization import require_mask_token
 from diffusion_lab.data import (
     CORPORA,
     SPECIAL_TOKENS,
@@ -20,7 +21,6 @@ from diffusion_lab.data import (
     load_corpus,
     pad_examples,
     random_blocks,
-    require_mask_token,
     sequential_blocks,
     split_corpus,
     train_tokenizer,

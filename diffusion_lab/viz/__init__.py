@@ -9,16 +9,15 @@
 * `final_state_figure`, `race_figure` — stills for readers with JavaScript off.
 
 All of them read a frame through `slots.SlotReader`, so they agree on what a slot shows.
+
+Each name is imported on first use (PEP 562): HTML needs neither matplotlib nor ipywidgets.
 """
 
-from diffusion_lab.viz.figures import (
-    confidence_heatmap,
-    final_state_figure,
-    race_figure,
-    save_gif,
-)
-from diffusion_lab.viz.html import frame_html, step_label
-from diffusion_lab.viz.widget import race, unmasking_widget
+import importlib
+
+_HOME = {"confidence_heatmap": "figures", "final_state_figure": "figures", "race_figure": "figures",
+         "save_gif": "figures", "frame_html": "html", "step_label": "html", "race": "widget",
+         "unmasking_widget": "widget"}
 
 __all__ = [
     "confidence_heatmap",
@@ -30,3 +29,11 @@ __all__ = [
     "step_label",
     "unmasking_widget",
 ]
+
+
+def __getattr__(name: str):
+    if name in _HOME:
+        value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
