@@ -29,10 +29,12 @@ from transformers import PreTrainedTokenizerBase
 from .tokenization import (  # noqa: F401 - re-exported: dl.data.* is public
     SPECIAL_TOKENS,
     CharTokenizer,
+    _as_text_list,
+    _require_token_id,
+    anchor_id,
     encode_corpus,
     train_tokenizer,
 )
-from .tokenization import _as_text_list, _require_token_id, anchor_id
 
 CORPORA: tuple[str, ...] = (
     "shakespeare",

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from . import data, noise
-from .models import is_causal_lm
 from .denoiser import TokenInfo, denoiser_logits
+from .models import is_causal_lm
 from .objectives import compute_loss
 from .tokenization import anchor_id
 

@@ -120,8 +120,8 @@ def ar_loss(model, ids, fixed, info, generator):
 
 
 variable_loss = variable_rate_loss  # the old name
-LOSSES = {"mlm": mlm_loss, "variable_rate": variable_rate_loss, "mdlm": mdlm_loss, "sundae": sundae_loss,
-          "ar": ar_loss}
+LOSSES = {"mlm": mlm_loss, "variable_rate": variable_rate_loss, "mdlm": mdlm_loss,
+          "sundae": sundae_loss, "ar": ar_loss}
 
 
 def compute_loss(objective: str, model, ids: torch.Tensor, tok, *,

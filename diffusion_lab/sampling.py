@@ -94,6 +94,8 @@ def block_plan(free: torch.Tensor, steps: int, block_size: int | None) -> list[t
     blocks = [free & ((pos - 1) // block_size == b)[None] for b in range(
         (free.shape[1] - 2) // block_size + 1)]
     blocks = [b for b in blocks if b.any()]
+    if not blocks:  # the prompt fills every slot: nothing to sample
+        return []
     if steps < len(blocks):
         raise ValueError(f"steps={steps} is fewer than the {len(blocks)} blocks of "
                          f"block_size={block_size}; use steps >= {len(blocks)}")

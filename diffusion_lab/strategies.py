@@ -38,6 +38,7 @@ import torch
 from . import noise
 from .categorical import gumbel_noise
 
+
 @dataclass
 class StepContext:
     """Everything a rule may look at; tensors are (B, L) unless noted."""

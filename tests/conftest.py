@@ -68,3 +68,49 @@ def serve_directory(root):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# ------------------------------------------------- the tiny models most test files share
+# An untrained xs model on the alphabet "abcdefgh ": enough for properties of samplers, losses
+# and bad-input checks (none of them depend on the weights).  A file with another alphabet
+# defines its own ``tok`` and gets these models built on it.
+TINY_CHARS = "abcdefgh "
+
+
+@pytest.fixture(scope="module")
+def tok():
+    import diffusion_lab as dl
+
+    return dl.CharTokenizer.from_texts([TINY_CHARS])
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    """An untrained tiny masked LM (64 positions), in eval mode."""
+    import torch
+
+    import diffusion_lab as dl
+
+    torch.manual_seed(0)
+    return dl.tiny_mlm(tok, size="xs", max_length=64).eval()
+
+
+@pytest.fixture(scope="module")
+def mlm(model):
+    return model
+
+
+@pytest.fixture(scope="module")
+def ar_model(tok):
+    """An untrained tiny GPT-2 (64 positions), in eval mode."""
+    import torch
+
+    import diffusion_lab as dl
+
+    torch.manual_seed(0)
+    return dl.tiny_ar(tok, size="xs", max_length=64).eval()
+
+
+@pytest.fixture(scope="module")
+def ar(ar_model):
+    return ar_model

@@ -4,29 +4,11 @@ message names the argument and the offending value (and, for names, the valid ch
 from __future__ import annotations
 
 import pytest
-import torch
 from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 import diffusion_lab as dl
 from diffusion_lab import strategies
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return dl.CharTokenizer.from_texts(["abcdefgh "])
-
-
-@pytest.fixture(scope="module")
-def mlm(tok):
-    torch.manual_seed(0)
-    return dl.tiny_mlm(tok, size="xs", max_length=64)
-
-
-@pytest.fixture(scope="module")
-def ar(tok):
-    torch.manual_seed(0)
-    return dl.tiny_ar(tok, size="xs", max_length=64)
 
 
 @pytest.fixture(scope="module")

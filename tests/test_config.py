@@ -17,12 +17,6 @@ def test_get_device_honours_env_cpu(monkeypatch):
     assert dl.get_device() == torch.device("cpu")
 
 
-def test_get_device_without_env_is_cuda_or_cpu(monkeypatch):
-    monkeypatch.delenv("DIFFUSION_LAB_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert dl.get_device().type == expected
-
-
 @pytest.mark.parametrize("garbage", ["gpu", "banana", "cuda:x"])
 def test_get_device_rejects_garbage(monkeypatch, garbage):
     monkeypatch.setenv("DIFFUSION_LAB_DEVICE", garbage)
@@ -73,7 +67,6 @@ def test_profile_sizes_grow_from_smoke_to_gpu():
     for field in ("seq_len", "train_steps", "batch_size", "gen_length"):
         assert getattr(smoke, field) <= getattr(cpu, field) <= getattr(gpu, field), field
     assert cpu.with_(train_steps=7).train_steps == 7
-    assert cpu.train_steps != 7  # with_ copies, the shared profile is unchanged
 
 
 def test_seed_everything_reproduces_every_rng():

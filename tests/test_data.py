@@ -11,7 +11,6 @@ from tokenizers import Tokenizer, models
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from diffusion_lab import data
-from diffusion_lab.tokenization import require_mask_token
 from diffusion_lab.data import (
     CORPORA,
     SPECIAL_TOKENS,
@@ -25,6 +24,7 @@ from diffusion_lab.data import (
     split_corpus,
     train_tokenizer,
 )
+from diffusion_lab.tokenization import require_mask_token
 
 TEXT = "Hi, you\nthere!\n\tTabs and  double  spaces.\n\nEnd [x]\n"
 

@@ -13,11 +13,6 @@ import diffusion_lab as dl
 from diffusion_lab.models import SIZES, is_causal_lm, max_positions, param_count
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return dl.CharTokenizer.from_texts(["abcdefgh "])
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 def test_tiny_mlm_is_a_global_attention_modernbert(tok, size):
     model = dl.tiny_mlm(tok, size=size, max_length=48)

@@ -47,15 +47,6 @@ def test_sign_test_p_matches_hand_values():
 
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return dl.CharTokenizer.from_texts([CHARS])
-
-
-@pytest.fixture(scope="module")
-def model(tok):
-    torch.manual_seed(0)
-    return dl.tiny_mlm(tok, size="xs", max_length=64).eval()
 
 
 def first_decoded_values(traj) -> torch.Tensor:

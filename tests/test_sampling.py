@@ -6,6 +6,8 @@ An untrained tiny model is enough: these are properties of the sampler, not of t
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -19,21 +21,7 @@ CHARS = "abcdefgh "
 
 
 
-@pytest.fixture(scope="module")
-def tok():
-    return dl.CharTokenizer.from_texts([CHARS])
 
-
-@pytest.fixture(scope="module")
-def model(tok):
-    torch.manual_seed(0)
-    return dl.tiny_mlm(tok, size="xs", max_length=64).eval()
-
-
-@pytest.fixture(scope="module")
-def ar_model(tok):
-    torch.manual_seed(0)
-    return dl.tiny_ar(tok, size="xs", max_length=64).eval()
 
 
 PROMPTS, LENGTH, STEPS = ["ab", "ba"], 24, 8
@@ -88,11 +76,12 @@ def test_same_seed_same_text_other_seed_other_text(model, tok, runs, name):
 def test_infill_keeps_every_given_character(model, tok, name):
     traj = dl.generate(model, tok, ["ab[MASK][MASK]cd", "[MASK]h[MASK]"], length=6, steps=4,
                        strategy=name, seed=0)
-    first, second = traj.texts
+    given = traj.start.ids != tok.mask_token_id  # anchor and context characters
+    assert torch.equal(traj.ids[given], traj.start.ids[given])
+    assert not torch.isin(traj.ids[~given], torch.tensor(dl.denoiser.banned_token_ids(tok))).any()
+    first, second = traj.tokens(len(traj.frames), 0), traj.tokens(len(traj.frames), 1)
     assert len(first) == 6 and len(second) == 6
-    assert first[:2] == "ab" and first[4:] == "cd"
-    assert second[1] == "h"
-    assert "[" not in first + second  # no special token string leaked into the text
+    assert "".join(first[:2]) == "ab" and "".join(first[4:]) == "cd" and second[1] == "h"
 
 
 @pytest.mark.parametrize("block_size", [4, 5])
@@ -142,13 +131,23 @@ def test_remasking_strategies_do_remask(model, tok, name, options):
     assert strategies.STRATEGIES[name].revises
 
 
-def test_remdm_loop_runs_on_its_own_time_grid(model, tok):
+def test_remdm_loop_runs_on_its_own_time_grid(model, tok, monkeypatch):
+    """The rule must see the loop grid's (t, s) pairs, plateau included: this fails if
+    `generate` ran the linear grid instead."""
+    seen, remdm = [], strategies.STRATEGIES["remdm"]
+
+    def spy(ctx):
+        seen.append((ctx.t, ctx.s))
+        return remdm.rule(ctx)
+
+    monkeypatch.setitem(strategies.STRATEGIES, "remdm", dataclasses.replace(remdm, rule=spy))
     traj = dl.generate(model, tok, [""] * 2, length=24, steps=10, strategy="remdm",
                        variant="loop", seed=0)
-    assert traj.num_steps <= 10 and not traj.frames[-1].mask.any()
     grid = strategies.loop_time_grid(10)
     assert grid[0] == 1 and grid[-1] == 0 and len(grid) == 11
-    assert all(a >= b for a, b in zip(grid, grid[1:], strict=False))
+    assert seen == list(zip(grid, grid[1:], strict=False))[:len(seen)] and len(seen) >= 2
+    assert any(t == s for t, s in seen), "the plateau t == s of the loop was run"
+    assert traj.num_steps <= 10 and not traj.frames[-1].mask.any()
 
 
 def test_remask_probability_falls_as_confidence_rises():
