@@ -114,13 +114,28 @@ def train_cmd(args) -> None:
           f"{hist.final_loss():.3f} nats/token; saved to {args.out}")
 
 
+def terminal_animation(tok, out=sys.stdout, mask_char: str = "\u2592"):
+    """A ``callback_on_step_end`` for `dl.generate` that prints the first sample after every
+    reverse step, masked slots as ``mask_char``: the unmasking animation in a terminal."""
+
+    def show(step: int, frame) -> None:
+        ids, masked = frame.ids[0, 1:].tolist(), frame.mask[0, 1:].tolist()
+        pieces = tok.batch_decode([[i] for i in ids], skip_special_tokens=False,
+                                  clean_up_tokenization_spaces=False)
+        line = "".join(mask_char if m else p for p, m in zip(pieces, masked, strict=True))
+        print(f"step {step:3d} | {line!r}", file=out, flush=True)
+
+    return show
+
+
 def sample_cmd(args) -> None:
     import diffusion_lab as dl
 
     model, tok = dl.load(args.model, device=dl.get_device())
     traj = dl.generate(model, tok, prompts=[args.prompt], length=args.length, steps=args.steps,
                        strategy=args.strategy, temperature=args.temperature, seed=args.seed,
-                       num_samples=args.num_samples)
+                       num_samples=args.num_samples,
+                       callback_on_step_end=terminal_animation(tok) if args.live else None)
     print(f"{traj.strategy}: {traj.num_steps} steps, {traj.forward_passes} passes, "
           f"{traj.seconds:.2f} s")
     for text in traj.texts:
@@ -164,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--num-samples", type=int, default=1 if name == "animate" else 4)
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--gif", default="unmask.gif" if name == "animate" else None)
+        s.add_argument("--live", action=argparse.BooleanOptionalAction, default=name == "animate",
+                       help="print the first sample after every step, as it is sampled")
     args = parser.parse_args(argv)
     try:
         if args.command == "env":

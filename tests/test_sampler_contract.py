@@ -145,3 +145,16 @@ def test_settings_records_and_keywords_agree(model, tok):
     assert dl.generate(model, tok, ["ab"], base, steps=2).num_steps <= 2
     with pytest.raises(ValueError, match="steps"):
         base.with_(steps=0)
+
+
+def test_the_terminal_animation_prints_one_line_per_step(model, tok):
+    import io
+
+    from diffusion_lab.cli import terminal_animation
+
+    out = io.StringIO()
+    traj = dl.generate(model, tok, ["ab"], length=10, steps=5, strategy="low_confidence",
+                       seed=0, callback_on_step_end=terminal_animation(tok, out))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == traj.num_steps == 5
+    assert "\u2592" in lines[0] and "\u2592" not in lines[-1]
