@@ -50,7 +50,9 @@ def test_bits_per_token_of_an_ar_model_is_its_exact_nll(ar, tok):
     blocks = data.sequential_blocks(data.encode_corpus(tok, TEXT), seq_len,
                                     cls_id=tok.cls_token_id, max_blocks=max_blocks)
     with torch.no_grad():
-        logp = ar(input_ids=blocks).logits.double().log_softmax(-1)
+        logits = ar(input_ids=blocks).logits.double()
+        logits[..., dl.denoiser.banned_token_ids(tok)] = float("-inf")  # the one denoiser
+        logp = logits.log_softmax(-1)
     nll = -logp[:, :-1].gather(-1, blocks[:, 1:, None]).mean()  # every next token, nats
     assert got == pytest.approx(float(nll) / math.log(2), rel=1e-5)
 
@@ -121,6 +123,7 @@ def test_judge_bits_matches_a_per_text_computation(ar, tok):
         for t in texts:
             ids = torch.tensor([[tok.cls_token_id] + tok(t, add_special_tokens=False)["input_ids"]])
             logits = ar(input_ids=ids).logits[:, :-1]
+            logits[..., dl.denoiser.banned_token_ids(tok)] = float("-inf")
             total += F.cross_entropy(logits[0], ids[0, 1:], reduction="sum").item()
             count += ids.shape[1] - 1
     got = metrics.judge_bits_per_token(ar, tok, texts, batch_size=8)
