@@ -183,11 +183,24 @@ def ancestral(ctx: StepContext):
     return ctx.masked & ctx.region & (ctx.rand() < p_reveal), ctx.nothing()
 
 
-@register("low_confidence")
+def llada_count(ctx: StepContext) -> torch.Tensor:
+    """(B,) LLaDA's ``get_num_transfer_tokens``: the block's N slots over n steps, N // n per
+    step and one more in each of the first N mod n steps (60 slots, 16 steps: 4 x 12, 3 x 4)."""
+    total = ctx.region.sum(1)
+    return total // ctx.n + (ctx.step < total % ctx.n).long()
+
+
+@register("low_confidence", options={"counts": "schedule"})
 def low_confidence(ctx: StepContext):
     """Mask-Predict / LLaDA: reveal the most confident masked slots, as many as the schedule
-    asks; a decoded token is never remasked."""
-    return top_k_mask(_where_masked(ctx, ctx.p), ctx.reveal_count()), ctx.nothing()
+    asks (``counts="schedule"``: round(N rate(s)) stay masked) or as LLaDA's code counts them
+    (``counts="llada"``: the remainder in the first steps, `llada_count`); a decoded token is
+    never remasked."""
+    counts = ctx.option("counts")
+    if counts not in ("schedule", "llada"):
+        raise ValueError(f"low_confidence counts must be 'schedule' or 'llada', got {counts!r}")
+    k = llada_count(ctx) if counts == "llada" else ctx.reveal_count()
+    return top_k_mask(_where_masked(ctx, ctx.p), k), ctx.nothing()
 
 
 @register("maskgit", options={"gumbel_temperature": 4.5})
@@ -209,11 +222,17 @@ def threshold(ctx: StepContext):
     return (torch.isfinite(score) & (score >= ctx.option("threshold"))) | best, ctx.nothing()
 
 
-@register("random_remask", revises=True)
+def never(ctx: StepContext, masked_after: torch.Tensor) -> bool:
+    """No early stop: the sampler runs every one of its steps."""
+    return False
+
+
+@register("random_remask", revises=True, finished=never)
 def random_remask(ctx: StepContext):
     """The seed article's sampler (old name ``"random"``): overwrite every slot with a fresh
     sample, then remask each one independently with probability rate(s) (0.9, 0.8, ... 0 for 10
-    steps) - at random, not by confidence.  It relies on the model copying visible tokens
+    steps) - at random, not by confidence; like the article it always runs all its steps, even
+    when a step happens to leave no mask.  It relies on the model copying visible tokens
     (RoBERTa and our 80/10/10 BERT learned to; a model trained only on masked slots did not -
     chapter 3 measures the difference; ``gibbs`` with ``p_max=1, p_min=0, anneal=1`` is the
     carry-over variant)."""
@@ -294,7 +313,8 @@ def remdm(ctx: StepContext):
     slots revealed with probability (alpha_s - (1 - sigma_t) alpha_t) / (1 - alpha_t), with
     sigma_t <= sigma_max = min(1, (1 - alpha_s) / alpha_t).  ``variant``: "cap" sigma =
     min(eta, sigma_max); "rescale" (default) sigma = eta * sigma_max; "conf" sigma_i = sigma_max *
-    softmax(-conf)_i over decoded tokens; "loop" runs MDLM to t_on = 0.1, loops there for 20% of
+    softmax(-conf)_i over decoded tokens and 0 at masked slots, which therefore reveal at MDLM's
+    rate (as in ReMDM's code); "loop" runs MDLM to t_on = 0.1, loops there for 20% of
     the steps with sigma = ``eta_loop``, then finishes (its time grid: `remdm_time_grid`)."""
     sched = ctx.option("schedule")
     a_t, a_s = float(noise.alpha(ctx.t, sched)), float(noise.alpha(ctx.s, sched))
@@ -317,6 +337,8 @@ def remdm(ctx: StepContext):
     if ctx.last or a_t <= 0:
         sigma = torch.zeros_like(sigma)  # keeps p_reveal a probability; leave_no_mask does the rest
     row_sigma = (sigma * decoded).sum(1) / decoded.sum(1).clamp(min=1)  # (B,)
+    if variant == "conf":  # ReMDM: sigma is 0 at a masked slot, so it reveals at MDLM's rate
+        row_sigma = torch.zeros_like(row_sigma)
     p_reveal = ((a_s - (1 - row_sigma) * a_t) / max(1e-12, 1 - a_t)).clamp(0, 1)[:, None]
     u = ctx.rand()
     return ctx.masked & ctx.region & (u < p_reveal), decoded & (u < sigma)
