@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from . import data, noise
+from . import data, distributed, noise
 from .config import get_device
 from .objectives import TokenInfo, check_objective, compute_loss
 
@@ -136,6 +136,7 @@ def train(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoints were written)")
     device = torch.device(device) if device is not None else get_device()
+    device = distributed.setup(device)  # under torchrun: this rank's device (distributed.py)
     cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
     info = None if objective == "ar" else TokenInfo.from_tokenizer(tok)
     kind, source = _batches_source(tok, texts, seq_len, packing)
@@ -147,6 +148,7 @@ def train(
                  for _ in range(eval_batches)]
 
     model.to(device).train()
+    distributed.broadcast_parameters(model)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
@@ -172,11 +174,12 @@ def train(
         model.train()
         return sum(vals) / len(vals)
 
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
+    bar = tqdm(range(start, steps), initial=start, total=steps,
+               disable=not progress or not distributed.is_main(),
                desc=f"train {objective}", leave=False)
     for step in bar:
         tick = time.perf_counter()
-        batch = _draw(kind, source, batch_size, seq_len, cls_id, generator)
+        batch = distributed.shard(_draw(kind, source, batch_size, seq_len, cls_id, generator))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, steps, lr, warmup)
         with autocast():
@@ -184,11 +187,12 @@ def train(
                                 fixed=noise.anchor_fixed(batch), **loss_kwargs)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        distributed.average_gradients(model)
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        value = loss.item()
+        value = distributed.mean_over_ranks(loss).item()
         if not math.isfinite(value):
             raise FloatingPointError(f"loss became {value} at step {step}; lower lr (now {lr})")
         history.loss.append(value)
@@ -199,7 +203,8 @@ def train(
             bar.set_postfix(loss=f"{value:.3f}")
         if evals and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
             history.eval.append((step + 1, evaluate()))
-        if checkpoint_dir is not None and checkpoint_every and (step + 1) % checkpoint_every == 0:
+        if (checkpoint_dir is not None and checkpoint_every and (step + 1) % checkpoint_every == 0
+                and distributed.is_main()):
             ckpt.save_checkpoint(Path(checkpoint_dir), step + 1, model, optimizer, generator,
                                  asdict(history))
         try:
