@@ -134,10 +134,10 @@ def main() -> int:
         missing = sorted(ADDED_OK - set(now))
         status = "OK" if ok and not changed and not missing else "FAIL"
         fails += status == "FAIL"
-        print(f"[{status}] {path.relative_to(ROOT)} on smoke: {seconds:.0f} s"
-              + (f"; pip changed {changed}" if changed else "")
-              + (f"; not installed: {missing}" if missing else "") + (f"\n  {note}" if note else ""),
-              flush=True)
+        line = f"[{status}] {path.relative_to(ROOT)} on smoke: {seconds:.0f} s"
+        line += f"; pip changed {changed}" if changed else ""
+        line += f"; not installed: {missing}" if missing else ""
+        print(line + (f"\n  {note}" if note else ""), flush=True)
     return 1 if fails else 0
 
 
