@@ -37,7 +37,7 @@ def env_check() -> int:
     py = platform.python_version()
     fails += not _line(sys.version_info >= (3, 10), "Python >= 3.10", py)
     for module, minimum in (("torch", "2.2"), ("transformers", "5.0"), ("tokenizers", "0.21"),
-                            ("safetensors", "0.4"), ("matplotlib", "3.7"), ("ipywidgets", "8.1"),
+                            ("safetensors", "0.4"), ("matplotlib", "3.7"), ("ipywidgets", "7.7"),
                             ("tqdm", "4.66")):
         version = _version(module)
         ok = version is not None and _at_least(version, minimum)

@@ -58,22 +58,40 @@ def tiny_mlm(tok, size: str = "s", max_length: int = 128) -> ModernBertForMasked
     """
     hidden, layers, heads = _check_size(size, max_length)
     require_mask_token(tok)
-    config = ModernBertConfig(
+    shape = dict(
         vocab_size=len(tok),
         hidden_size=hidden,
         intermediate_size=2 * hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
         max_position_embeddings=max_length,
-        local_attention=max_length,
-        global_attn_every_n_layers=1,
         pad_token_id=tok.pad_token_id,
         bos_token_id=anchor_id(tok),
         cls_token_id=tok.cls_token_id,
         sep_token_id=tok.sep_token_id,
         eos_token_id=tok.sep_token_id,
     )
+    try:
+        config = ModernBertConfig(**shape, local_attention=max_length, global_attn_every_n_layers=1)
+    except Exception as err:  # noqa: BLE001 - transformers' strict-dataclass error type varies
+        if "rope_parameters" not in str(err):
+            raise
+        config = _all_global_via_windows(shape, max_length)
     return ModernBertForMaskedLM(config)
+
+
+def _all_global_via_windows(shape: dict, max_length: int) -> ModernBertConfig:
+    """The same all-global model where transformers rejects all-global layers (5.15.0, Colab's
+    August 2026 version: its RoPE check fails when no layer is ``sliding_attention``).
+
+    ModernBERT's default pattern keeps its "sliding" layers, but with a window of 2 x
+    ``max_length`` (every position sees every other) and the global layers' RoPE base: each layer
+    then computes exactly what a global one does.
+    """
+    theta = ModernBertConfig.default_theta["global"]
+    return ModernBertConfig(**shape, local_attention=2 * max_length, rope_parameters={
+        "full_attention": {"rope_type": "default", "rope_theta": theta},
+        "sliding_attention": {"rope_type": "default", "rope_theta": theta}})
 
 
 def tiny_ar(tok, size: str = "s", max_length: int = 128) -> GPT2LMHeadModel:

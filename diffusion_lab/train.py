@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
-from . import data, noise
+from . import data, distributed, noise
 from .config import get_device
 from .denoiser import TokenInfo
 from .objectives import canonical_objective, check_objective, compute_loss
@@ -142,6 +142,7 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
         raise ValueError("resume=True needs checkpoint_dir (where the checkpoints were written)")
     objective = canonical_objective(cfg.objective)
     device = torch.device(device) if device is not None else get_device()
+    device = distributed.setup(device)  # under torchrun: this rank's device (distributed.py)
     cls_id, info = anchor_id(tok), TokenInfo.from_tokenizer(tok, need_mask=objective != "ar")
     kind, source = _batches_source(tok, texts, cfg.seq_len, cfg.packing)
     evals = []
@@ -151,6 +152,7 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
         evals = [_draw(ekind, esource, cfg.batch_size, cfg.seq_len, cls_id, eval_gen)
                  for _ in range(cfg.eval_batches)]
     model.to(device).train()
+    distributed.broadcast_parameters(model)
     optimizer, generator = _optimizer(model, cfg), torch.Generator().manual_seed(cfg.seed)
     history, start = History(objective), 0
     if resume and (latest := ckpt.latest_checkpoint(Path(checkpoint_dir))) is not None:
@@ -172,20 +174,23 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
         return sum(vals) / len(vals)
 
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps,
-               disable=not cfg.progress, desc=f"train {objective}", leave=False)
+               disable=not cfg.progress or not distributed.is_main(),
+               desc=f"train {objective}", leave=False)
     for step in bar:
         tick = time.perf_counter()
-        batch = _draw(kind, source, cfg.batch_size, cfg.seq_len, cls_id, generator)
+        batch = distributed.shard(_draw(kind, source, cfg.batch_size, cfg.seq_len, cls_id,
+                                        generator))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
         loss = loss_on(batch, generator)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        distributed.average_gradients(model)
         scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
-        value = loss.item()
+        value = distributed.mean_over_ranks(loss).item()
         if not math.isfinite(value):
             raise FloatingPointError(f"loss became {value} at step {step}; lower lr (now {cfg.lr})")
         history.loss.append(value)
@@ -197,7 +202,8 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
         done = step + 1
         if evals and cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
             history.eval.append((done, evaluate()))
-        if checkpoint_dir is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
+        if (checkpoint_dir is not None and cfg.checkpoint_every
+                and done % cfg.checkpoint_every == 0 and distributed.is_main()):
             ckpt.save_checkpoint(Path(checkpoint_dir), done, model, optimizer, generator,
                                  asdict(history))
         try:

@@ -127,3 +127,26 @@ def test_load_pretrained_rejects_bad_names(tmp_path):
         dl.load_pretrained("")
     with pytest.raises(ValueError, match="does not exist"):
         dl.load_pretrained(str(tmp_path / "missing"))
+
+
+def test_window_fallback_computes_what_all_global_layers_do():
+    """transformers 5.15.0 (Colab, Aug 2026) rejects all-global ModernBERT layers; the fallback
+    (sliding layers whose window covers every position, global RoPE base) gives the same logits."""
+    import transformers
+
+    from diffusion_lab import models
+
+    tok = dl.CharTokenizer.from_texts(["hello world, the quick brown fox"])
+    torch.manual_seed(0)
+    full = dl.tiny_mlm(tok, size="xs", max_length=32).eval()
+    keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+            "num_attention_heads", "max_position_embeddings", "pad_token_id", "bos_token_id",
+            "cls_token_id", "sep_token_id", "eos_token_id")
+    config = models._all_global_via_windows({k: getattr(full.config, k) for k in keys}, 32)
+    assert "sliding_attention" in config.layer_types
+    windowed = transformers.ModernBertForMaskedLM(config).eval()
+    windowed.load_state_dict(full.state_dict())
+    ids = torch.randint(0, len(tok), (2, 32), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(full(input_ids=ids).logits, windowed(input_ids=ids).logits,
+                              atol=1e-5)

@@ -60,18 +60,36 @@ def test_repository_url_is_set_once():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_colab_install_cell(path, monkeypatch):
-    """The first code cell installs the library inside Colab, and does nothing elsewhere."""
+def test_colab_install_cell(path, monkeypatch, tmp_path):
+    """The first code cell installs the library inside Colab under constraints that keep every
+    preinstalled package, and does nothing elsewhere (the Colab-like CI job runs it for real)."""
+    from diffusion_lab import colab
+
     first = next(c for c in _cells(path) if c["cell_type"] == "code")
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it on the site"
+    assert _source(first) == colab.install_cell(), "run scripts/write_install_cells.py"
     calls = []
-    monkeypatch.setattr(subprocess, "run", lambda cmd, check: calls.append(cmd))
-    exec(compile(_source(first), path.name, "exec"), {})
+
+    def fake_run(cmd, check, **kwargs):
+        calls.append(cmd)
+        return types.SimpleNamespace(stdout="torch==2.11.0+cu128\nipywidgets==7.7.1\n")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    cell = _source(first).replace(colab.CONSTRAINTS, str(tmp_path / "pins.txt"))
+    monkeypatch.delenv("DIFFUSION_LAB_SOURCE", raising=False)
+    exec(compile(cell, path.name, "exec"), {})
     assert calls == [], "outside Colab the install cell must not install anything"
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    exec(compile(_source(first), path.name, "exec"), {})
-    want = [[sys.executable, "-m", *cmd] for cmd in dl.notebook.colab_install_commands()]
+    exec(compile(cell, path.name, "exec"), {})
+    source = f"git+{dl.notebook.REPOSITORY}"
+    want = colab.install_commands(source, sys.executable)
+    want[1][want[1].index("-c") + 1] = str(tmp_path / "pins.txt")
     assert calls == want
+    assert (tmp_path / "pins.txt").read_text() == "torch==2.11.0+cu128\nipywidgets==7.7.1\n"
+    calls.clear()
+    monkeypatch.setenv("DIFFUSION_LAB_SOURCE", "file:///wheels/diffusion_lab-0.1.0.whl")
+    exec(compile(cell, path.name, "exec"), {})
+    assert calls[1][-1] == "diffusion-lab @ file:///wheels/diffusion_lab-0.1.0.whl"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

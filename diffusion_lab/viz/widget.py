@@ -6,6 +6,10 @@ front-end links (`widgets.jslink`), so the saved widget state is the whole anima
 HTML pages play it with the vendored ``embed-amd.js`` and nothing else. Colab's front end does not
 honour ``jslink``; there (``"google.colab" in sys.modules``) the same links run in Python.
 
+ipywidgets 7 (Colab's preinstalled 7.7.1) has no ``Stack``: there a `PagedHTML` — one HTML widget
+that keeps every frame's text and shows the one its ``selected_index`` names — takes its place,
+and the links always run in Python (the kernel is there; a static page cannot play it).
+
 ``box.links`` keeps the links of the returned box (``widgets.Link`` objects in ``"js"`` mode,
 `traitlets.link` / `traitlets.dlink` objects in ``"python"`` mode); ``box.link_mode`` says which.
 """
@@ -16,20 +20,53 @@ import html
 import sys
 
 import ipywidgets as widgets
-from ipywidgets.widgets.widget_string import HTMLStyle
+import traitlets
+
+try:  # ipywidgets 8
+    from ipywidgets.widgets.widget_string import HTMLStyle as _HTMLStyle
+except ImportError:  # ipywidgets 7 styles HTML with a DescriptionStyle
+    from ipywidgets.widgets.widget_description import DescriptionStyle as _HTMLStyle
 
 from diffusion_lab.trajectory import Trajectory
 from diffusion_lab.viz.html import label_html, legend_html, slots_html, step_label
 from diffusion_lab.viz.slots import SlotReader, check_sample
 
 LINK_MODES = ("auto", "js", "python")
+HAS_STACK = hasattr(widgets, "Stack")  # ipywidgets >= 8
+
+
+class PagedHTML(widgets.HTML):
+    """ipywidgets 7's stand-in for a `widgets.Stack` of HTML frames: one HTML widget showing
+    ``children[selected_index].value``, switched in the kernel (no front-end state per frame)."""
+
+    selected_index = traitlets.Int(0)  # kernel-side only: the front end sees ``value``
+
+    def __init__(self, children, **kwargs):
+        self.children = tuple(children)
+        super().__init__(value=self.children[0].value, **kwargs)
+
+    @traitlets.observe("selected_index")
+    def _show(self, change) -> None:
+        self.value = self.children[change["new"]].value
+
+
+class _Frame:
+    """One frame's HTML where no widget is needed per frame (ipywidgets 7)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
 
 
 def _link_mode(link: str) -> str:
     if link not in LINK_MODES:
         raise ValueError(f"link must be one of {LINK_MODES}, got {link!r}")
+    if link == "js" and not HAS_STACK:
+        raise ValueError(f"link='js' needs ipywidgets >= 8 (widgets.Stack); this is "
+                         f"{widgets.__version__}: use link='python' or 'auto'")
     if link == "auto":
-        return "python" if "google.colab" in sys.modules else "js"
+        return "python" if "google.colab" in sys.modules or not HAS_STACK else "js"
     return link
 
 
@@ -51,12 +88,17 @@ def _player(last: int, interval: int, description: str):
     return play, slider
 
 
-def _stack(html_pages: list[str] | list[widgets.HTML], layout, style) -> widgets.Stack:
-    children = [
-        p if isinstance(p, widgets.HTML) else widgets.HTML(p, layout=layout, style=style)
-        for p in html_pages
-    ]
-    return widgets.Stack(children, selected_index=0)
+def _frame(text: str, layout, style):
+    """One frame: an HTML widget for a `widgets.Stack`, or just its text for a `PagedHTML`."""
+    return widgets.HTML(text, layout=layout, style=style) if HAS_STACK else _Frame(text)
+
+
+def _stack(pages: list, layout, style):
+    children = [p if isinstance(p, (widgets.HTML, _Frame)) else _frame(p, layout, style)
+                for p in pages]
+    if HAS_STACK:
+        return widgets.Stack(children, selected_index=0)
+    return PagedHTML(children, layout=layout, style=style)
 
 
 def _connect(mode: str, play, slider, stacks: list[widgets.Stack]) -> list:
@@ -73,7 +115,7 @@ def _connect(mode: str, play, slider, stacks: list[widgets.Stack]) -> list:
 def _shared_look():
     # One Layout and one style model for every frame: each HTML widget would otherwise add two
     # models to the embedded state.
-    return widgets.Layout(), HTMLStyle()
+    return widgets.Layout(), _HTMLStyle()
 
 
 def unmasking_widget(
@@ -164,10 +206,8 @@ def race(
         if traj.strategy:
             title += f" ({traj.strategy})"
         reader = SlotReader(traj, sample)
-        frames = [
-            widgets.HTML(slots_html(reader.slots(k), confidence), layout=layout, style=style)
-            for k in range(traj.num_steps + 1)
-        ]
+        frames = [_frame(slots_html(reader.slots(k), confidence), layout, style)
+                  for k in range(traj.num_steps + 1)]
         # The same HTML widget repeats once a run is done: the state stores each frame once.
         stack = _stack([frames[_step_at(traj, p)] for p in range(total + 1)], layout, style)
         head = widgets.HTML(f"<b>{html.escape(title)}</b>")

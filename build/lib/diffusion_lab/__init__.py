@@ -1,0 +1,54 @@
+"""diffusion-lab: BERT's masked-language-model loss is one step of a text diffusion model.
+
+The public API (the book, the tests and outside users rely on these names)::
+
+    import diffusion_lab as dl
+    dl.get_device(); dl.seed_everything(0); dl.profile()
+    text = dl.load_corpus("shakespeare")
+    tok = dl.CharTokenizer.from_texts([text])            # or dl.train_tokenizer([text])
+    model = dl.tiny_mlm(tok, size="s", max_length=128)    # ModernBertForMaskedLM
+    ar = dl.tiny_ar(tok, size="s", max_length=128)        # GPT2LMHeadModel
+    hist = dl.train(model, tok, text, objective="mdlm", steps=1000, batch_size=32, seq_len=128,
+                    lr=2e-3, seed=0)
+    traj = dl.generate(model, tok, prompts=["ROMEO:"], length=128, steps=32,
+                       strategy="low_confidence", seed=0)
+    traj.texts, traj.frames
+"""
+
+from . import (
+    metrics,
+    noise,
+    notebook,
+    objectives,
+    reference_samplers,
+    sampling,
+    strategies,
+    tasks,
+    viz,
+    zoo,
+)
+from .config import PROFILES, Profile, cache_dir, get_device, profile, seed_everything
+from .data import (
+    CORPORA,
+    CharTokenizer,
+    CorpusUnavailableError,
+    load_corpus,
+    split_corpus,
+    train_tokenizer,
+)
+from .models import load, load_pretrained, save, tiny_ar, tiny_mlm
+from .objectives import OBJECTIVES
+from .sampling import generate
+from .strategies import STRATEGIES
+from .train import History, train
+from .trajectory import Frame, Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
+    "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "load",
+    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
+    "reference_samplers", "sampling", "save", "seed_everything", "split_corpus", "strategies",
+    "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
+]

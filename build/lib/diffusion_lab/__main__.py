@@ -1,0 +1,7 @@
+"""``python -m diffusion_lab`` (see ``cli``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+r"""Training objectives: from BERT's loss to the masked-diffusion ELBO, plus SUNDAE and AR.
+
+All losses take a batch of clean ids $x$ (B, L) whose column 0 is the [CLS] anchor, and return the
+mean cross-entropy in **nats per token** over the tokens they score.
+
+* ``mlm`` — BERT (Devlin et al. 2019): 15% of positions, 80/10/10, CE on the chosen positions.
+* ``variable`` — the seed article's generative MLM: one masking rate per batch from
+  $\{0.1, \dots, 1.0\}$, unweighted CE on the masked positions (also Mask-Predict's
+  "mask a uniform number of tokens").
+* ``mdlm`` — the masked-diffusion ELBO (Sahoo et al. 2024; Shi et al. 2024).  With
+  $t \sim U(\epsilon, 1)$ and the linear schedule $\alpha_t = 1 - t$:
+
+  $$ \mathcal{L} = \mathbb{E}_t\; \frac{1}{t} \sum_{i:\,z_t^i = m} -\log p_\theta(x^i \mid z_t) $$
+
+  divided by the number of free tokens, an upper bound on the NLL in nats per token.  BERT's loss
+  is this integrand at the single slice $t = 0.15$, without the $1/t$ weight (and the 80/10/10
+  twist): *BERT is one step of text diffusion*.  SUBS parameterisation: the mask logit is $-\infty$.
+* ``sundae`` — step-unrolled denoising (Savinov et al. 2022): uniform noise at rate $r \sim U(0,1)$,
+  a second input sampled from the model's own prediction (stop-gradient), CE on all positions of
+  both.
+* ``ar`` — next-token prediction for a causal LM (the GPT-2 baseline).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import noise
+from .data import require_mask_token
+from .models import is_causal_lm
+
+OBJECTIVES = ("mlm", "variable", "mdlm", "sundae", "ar")
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the objectives need to know about a tokenizer."""
+
+    mask_id: int
+    content_ids: torch.Tensor  # (V',) ids random replacement may draw
+    banned_ids: torch.Tensor  # ids the denoiser must never output ([MASK], [CLS])
+
+    @classmethod
+    def from_tokenizer(cls, tok) -> TokenInfo:
+        mask_id = require_mask_token(tok)
+        banned = [mask_id] + ([tok.cls_token_id] if tok.cls_token_id is not None else [])
+        return cls(mask_id, noise.content_token_ids(tok), torch.tensor(banned, dtype=torch.long))
+
+
+def check_objective(objective: str, model) -> None:
+    """Reject unknown names, and objectives that do not fit the model's direction."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+    causal = is_causal_lm(model)
+    if causal and objective != "ar":
+        raise ValueError(f"objective {objective!r} needs a masked LM (dl.tiny_mlm); "
+                         f"{type(model).__name__} is causal: use objective='ar'")
+    if not causal and objective == "ar":
+        raise ValueError(f"objective 'ar' needs a causal LM (dl.tiny_ar); "
+                         f"{type(model).__name__} is a masked LM")
+
+
+def denoiser_logits(model, ids: torch.Tensor, info: TokenInfo) -> torch.Tensor:
+    """(B, L, V) float logits with [MASK] and [CLS] forbidden (SUBS: the mask logit is -inf)."""
+    logits = model(input_ids=ids).logits.float()
+    logits[..., info.banned_ids.to(logits.device)] = float("-inf")
+    return logits
+
+
+def _ce(logits: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor) -> torch.Tensor:
+    """Per-position cross-entropy in nats where ``scored``, exactly 0 elsewhere.
+
+    (``where``, not a product: the anchor's target is the banned [CLS], whose CE is inf.)"""
+    ce = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return torch.where(scored, ce, torch.zeros_like(ce))
+
+
+def mlm_loss(model, ids, fixed, info: TokenInfo, generator, rate: float = 0.15):
+    """BERT's masked-LM loss: mean CE over the 15% chosen positions."""
+    noisy, chosen = noise.bert_mask(ids.cpu(), mask_id=info.mask_id, content_ids=info.content_ids,
+                                    fixed=fixed.cpu(), rate=rate, generator=generator)
+    chosen = chosen.to(ids.device)
+    ce = _ce(denoiser_logits(model, noisy.to(ids.device), info), ids, chosen)
+    return ce.sum() / chosen.sum().clamp(min=1)
+
+
+def variable_loss(model, ids, fixed, info: TokenInfo, generator):
+    """The seed article's collator: one rate from {0.1, ..., 1.0} per batch, mean CE on masks."""
+    rate = noise.DISCRETE_LEVELS[torch.randint(0, 10, (1,), generator=generator)].item()
+    noisy, masked = noise.absorbing_mask(ids.cpu(), rate, mask_id=info.mask_id,
+                                         fixed=fixed.cpu(), generator=generator)
+    masked = masked.to(ids.device)
+    ce = _ce(denoiser_logits(model, noisy.to(ids.device), info), ids, masked)
+    return ce.sum() / masked.sum().clamp(min=1)
+
+
+def mdlm_loss(model, ids, fixed, info: TokenInfo, generator, schedule: str = "linear",
+              eps: float = 1e-3):
+    """MDLM's continuous-time ELBO in nats per free token (an upper bound on the NLL)."""
+    t = noise.sample_t(ids.shape[0], generator=generator, eps=eps, schedule=schedule)  # (B,)
+    rate = noise.mask_rate(t, schedule)
+    noisy, masked = noise.absorbing_mask(ids.cpu(), rate, mask_id=info.mask_id,
+                                         fixed=fixed.cpu(), generator=generator)
+    weight = noise.elbo_weight(t, schedule).float().to(ids.device)[:, None]  # (B, 1): 1/t
+    masked = masked.to(ids.device)
+    ce = _ce(denoiser_logits(model, noisy.to(ids.device), info), ids, masked)  # (B, L)
+    free = (~fixed).to(ids.device)
+    return (ce * weight).sum() / free.sum().clamp(min=1)
+
+
+def sundae_loss(model, ids, fixed, info: TokenInfo, generator):
+    """SUNDAE's unrolled denoising: CE of f(x1) and of f(x2), x2 ~ f(x1) with stop-gradient."""
+    rate = torch.rand(ids.shape[0], generator=generator, dtype=torch.float64)
+    x1, _ = noise.uniform_noise(ids.cpu(), rate, content_ids=info.content_ids, fixed=fixed.cpu(),
+                                generator=generator)
+    fixed_d, x1 = fixed.to(ids.device), x1.to(ids.device)
+    logits1 = denoiser_logits(model, x1, info)
+    with torch.no_grad():
+        gumbel = -torch.log(-torch.log(
+            torch.rand(logits1.shape, generator=generator, dtype=torch.float64).clamp_min(1e-300)))
+        x2 = (logits1.double().log_softmax(-1).cpu() + gumbel).argmax(-1).to(ids.device)
+        x2 = torch.where(fixed_d, ids, x2)
+    logits2 = denoiser_logits(model, x2, info)
+    free = ~fixed_d
+    ce = _ce(logits1, ids, free) + _ce(logits2, ids, free)
+    return ce.sum() / (2 * free.sum().clamp(min=1))
+
+
+def ar_loss(model, ids, fixed, info, generator):
+    """Next-token CE for a causal LM; the anchor is the BOS token and is never a target."""
+    logits = model(input_ids=ids).logits[:, :-1].float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+
+
+LOSSES = {"mlm": mlm_loss, "variable": variable_loss, "mdlm": mdlm_loss, "sundae": sundae_loss,
+          "ar": ar_loss}
+
+
+def compute_loss(objective: str, model, ids: torch.Tensor, tok_or_info, *,
+                 fixed: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                 **kwargs) -> torch.Tensor:
+    """The ``objective``'s loss on clean ``ids`` (B, L); ``fixed`` defaults to the anchor column.
+
+    Noise is drawn on the CPU from ``generator`` so a seed gives the same batch on every device.
+    """
+    check_objective(objective, model)
+    if objective == "ar" or isinstance(tok_or_info, TokenInfo):
+        info = tok_or_info  # the AR loss needs no mask token
+    else:
+        info = TokenInfo.from_tokenizer(tok_or_info)
+    fixed = noise.anchor_fixed(ids) if fixed is None else fixed.bool()
+    return LOSSES[objective](model, ids, fixed, info, generator, **kwargs)

@@ -1,0 +1,107 @@
+"""The book's shared models: trained once per profile, cached on disk, loaded by every chapter.
+
+A chapter calls ``dl.zoo.pretrained("mdlm")``: the first call trains the model with the profile's
+budget and saves it (safetensors) under ``dl.cache_dir()``; later calls — in this chapter, the next
+chapter, or the next build — load it in a second.  So the book spends its minutes on a few good
+models instead of many poor ones.  Recipes:
+
+* ``"mlm"``      — BERT's 15% / 80-10-10 objective (chapter 1; the "pretrained BERT" offline)
+* ``"variable"`` — the seed article's ten masking rates (chapter 3)
+* ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
+* ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
+
+All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
+profile, so comparisons between them are at equal compute (equal tokens seen).
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+
+from . import data
+from .config import Profile, cache_dir, get_device, seed_everything
+from .config import profile as get_profile
+from .models import load, save, tiny_ar, tiny_mlm
+from .train import train
+
+RECIPES = ("mlm", "variable", "mdlm", "ar")
+VERSION = 1
+
+
+def corpus(prof: Profile | None = None) -> tuple[str, str]:
+    """(train, held-out) text of the profile's corpus; held-out is the last 5%."""
+    prof = prof or get_profile()
+    return data.split_corpus(data.load_corpus(prof.corpus), 0.05)
+
+
+def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
+    """The character tokenizer of the profile's corpus (every character of the full text)."""
+    prof = prof or get_profile()
+    return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
+
+
+def _key(kind: str, prof: Profile) -> str:
+    return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-B{prof.batch_size}"
+            f"-S{prof.train_steps}-lr{prof.lr:g}-v{VERSION}")
+
+
+def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
+               steps: int | None = None, retrain: bool = False, progress: bool = True,
+               device=None):
+    """``(model, tok, info)`` for a shared recipe, training and caching it if missing.
+
+    ``corpus_name`` and ``steps`` override the profile's corpus and training budget (e.g. a
+    small model of Python code for the infilling section).  ``info`` holds what the training
+    measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
+    and whether this call trained or loaded the model.
+    """
+    if kind not in RECIPES:
+        raise ValueError(f"kind must be one of {list(RECIPES)}, got {kind!r}")
+    prof = prof or get_profile()
+    if corpus_name is not None or steps is not None:
+        prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
+    folder = cache_dir() / _key(kind, prof)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder / ".lock"):  # two processes (e.g. nbval workers) never train the same model
+        return _load_or_train(kind, prof, folder, retrain, progress, device)
+
+
+@contextmanager
+def _lock(path):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _load_or_train(kind, prof, folder, retrain, progress, device):
+    if (folder / "train_info.json").is_file() and not retrain:
+        model, tok = load(folder, device=device or get_device())
+        info = json.loads((folder / "train_info.json").read_text())
+        return model.eval(), tok, {**info, "trained_now": False}
+    seed_everything(0)
+    train_text, valid_text = corpus(prof)
+    tok = tokenizer(prof)
+    factory = tiny_ar if kind == "ar" else tiny_mlm
+    model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
+    hist = train(model, tok, train_text, objective=kind, steps=prof.train_steps,
+                 batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
+                 warmup=prof.warmup, eval_texts=valid_text, eval_every=prof.train_steps,
+                 checkpoint_dir=folder / "checkpoints",
+                 checkpoint_every=max(1, prof.train_steps // 4),
+                 resume=True, progress=progress, device=device)
+    info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
+            "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
+            "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),
+            "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss}
+    save(model, tok, folder)
+    (folder / "train_info.json").write_text(json.dumps(info))
+    return model.eval(), tok, {**info, "trained_now": True}
