@@ -18,6 +18,7 @@ from diffusion_lab.viz.figures import (
     save_gif,
 )
 from diffusion_lab.viz.html import frame_html, step_label
+from diffusion_lab.viz.matrices import transition_matrices
 from diffusion_lab.viz.widget import race, unmasking_widget
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "race_figure",
     "save_gif",
     "step_label",
+    "transition_matrices",
     "unmasking_widget",
 ]
