@@ -12,7 +12,9 @@ The masked fraction $1 - \alpha_t$ follows a *schedule*:
 
 * ``linear``: $1 - \alpha_t = t$ (MDLM's default; its ELBO weight is $1/t$);
 * ``cosine``: $1 - \alpha_t = \sin(\pi t / 2)$ (MaskGIT's $\gamma(r) = \cos(\pi r / 2)$ at
-  progress $r = 1 - t$: few tokens revealed first, many at the end; MDLM's cosine);
+  progress $r = 1 - t$: few tokens revealed first, many at the end; MD4's cosine.  MDLM's code
+  calls the other one, $1 - \cos(\pi t / 2)$, "cosine"; its ELBO weight is
+  $(\pi/2)\cot(\pi t/2) \approx 1/t$ near 0, like the linear one's);
 * ``discrete10``: the seed article's ten levels $\{0.1, 0.2, \dots, 1.0\}$.
 
 **BERT** (Devlin et al. 2019) is the single slice $t = 0.15$ of this process, plus a twist: of the
@@ -32,6 +34,7 @@ import math
 import torch
 
 SCHEDULES = ("linear", "cosine", "discrete10")
+TRANSITIONS = ("uniform", "absorbing", "bert")
 DISCRETE_LEVELS = torch.linspace(0.1, 1.0, 10)
 
 
@@ -176,3 +179,32 @@ def content_token_ids(tok) -> torch.Tensor:
     """Every id that is not a special token: what random replacement may draw."""
     special = set(tok.all_special_ids)
     return torch.tensor([i for i in range(len(tok)) if i not in special], dtype=torch.long)
+
+
+def transition_matrix(kind: str, rate: float, num_tokens: int) -> torch.Tensor:
+    r"""D3PM's one-step transition matrix $Q[i, j] = q(z = j \mid x = i)$ (Austin et al. 2021).
+
+    States ``0 .. num_tokens - 1`` are content tokens and the last one is $m$ ([MASK]);
+    (num_tokens + 1, num_tokens + 1) float64, every row sums to 1.
+
+    * ``uniform``:   $Q = (1 - \beta) I + \beta\, \mathbf{1}\mathbf{1}^\top / K$ over the $K$
+      content tokens (a corrupted token may draw itself back; $m$ is never reached);
+    * ``absorbing``: $Q = (1 - \beta) I + \beta\, \mathbf{1} e_m^\top$, and $m$ stays $m$;
+    * ``bert``:      the hybrid of ``bert_mask``: of the $\beta$ chosen, 80% go to $m$, 10% to a
+      uniform content token, 10% stay: $(1 - \beta + 0.1\beta) I + 0.1\beta\,
+      \mathbf{1}\mathbf{1}^\top / K + 0.8\beta\, \mathbf{1} e_m^\top$.
+    """
+    if kind not in TRANSITIONS:
+        raise ValueError(f"kind must be one of {list(TRANSITIONS)}, got {kind!r}")
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ValueError(f"rate must be in [0, 1], got {rate!r}")
+    if int(num_tokens) < 1:
+        raise ValueError(f"num_tokens must be >= 1, got {num_tokens!r}")
+    k, beta = int(num_tokens), float(rate)
+    to_mask, to_uniform = {"uniform": (0.0, beta), "absorbing": (beta, 0.0),
+                           "bert": (0.8 * beta, 0.1 * beta)}[kind]
+    q = torch.zeros(k + 1, k + 1, dtype=torch.float64)
+    q[:k, :k] = torch.eye(k, dtype=torch.float64) * (1 - to_mask - to_uniform) + to_uniform / k
+    q[:k, k] = to_mask
+    q[k, k] = 1.0
+    return q

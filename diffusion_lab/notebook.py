@@ -1,4 +1,4 @@
-"""Small conveniences for the book's notebooks: one-line set-up and ``glue``.
+"""Small conveniences for the book's notebooks: one-line set-up, ``glue`` and ``claim``.
 
 Every chapter starts with ``prof = dl.notebook.setup(seed=0)``: it seeds every generator, picks
 the run profile, silences the progress bars and warnings that ``transformers`` would otherwise
@@ -15,7 +15,11 @@ so every code path still runs (the Colab-like CI job relies on it). On ``cpu`` a
 from __future__ import annotations
 
 import ast
+import html
+import json
+import math
 import os
+import re
 import warnings
 
 from .config import Profile, get_device, profile, seed_everything
@@ -81,8 +85,12 @@ class _ReportAsserts(ast.NodeTransformer):
         return ast.copy_location(ast.Expr(call), node)
 
 
+_mode = {"claims": "enforce"}  # what `setup` chose; `claim` reads it too
+
+
 def _set_claims(mode: str) -> None:
     """Install (``"report"``) or remove (``"enforce"``) the assert rewriting in this kernel."""
+    _mode["claims"] = mode
     try:
         from IPython import get_ipython
     except ImportError:
@@ -118,3 +126,75 @@ class _Shown:
 
     def __repr__(self) -> str:
         return self.text
+
+
+CLAIM_CLASS = "dl-claim"  # the book's claims_ledger extension collects these elements
+_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def claim(key: str, statement: str, value: float, *, holds: bool, bound: str, units: str = "",
+          sample: str = "", test: str = "threshold", p_value: float | None = None,
+          fmt: str = "{:.2f}") -> dict:
+    """Assert one of a chapter's claims, glue its measured value and record it for the ledger.
+
+    ``holds`` is the chapter's test, evaluated by the caller (``holds=gain > 0.2``) with
+    ``bound`` its human-readable form ("> 0.2"); ``sample`` says what was measured over (e.g.
+    "200 puzzles, 3 seeds averaged per puzzle"), ``test`` how ("threshold", "one-sided sign
+    test per puzzle", ...), ``p_value`` its p-value where there is one.  The value is glued
+    under ``key`` (``{glue:}`key``` in the prose); the record is displayed as a hidden HTML
+    element that the book's ``claims_ledger`` extension turns into the "Claims and evidence"
+    page.  Raises ``AssertionError`` (after recording) when the claim does not hold, unless
+    claims are reported rather than enforced (the smoke profile: see `claims_mode`).
+    """
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise ValueError(f"key must be an identifier-like str (letters, digits, _), got {key!r}")
+    if not isinstance(holds, bool):
+        try:  # numpy / torch booleans
+            holds = bool(holds.item()) if hasattr(holds, "item") else None
+        except (TypeError, ValueError):
+            holds = None
+        if holds is None:
+            raise TypeError("holds must be a bool (the claim's test, evaluated)")
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError(f"statement must be a non-empty str, got {statement!r}")
+    value = float(value)
+    if p_value is not None and not 0.0 <= float(p_value) <= 1.0:
+        raise ValueError(f"p_value must be in [0, 1] or None, got {p_value!r}")
+    glue(key, value, fmt)
+    record = {"key": key, "claim": statement, "value": fmt.format(value), "bound": bound,
+              "units": units, "sample": sample, "test": test, "holds": holds,
+              "p_value": None if p_value is None else float(p_value)}
+    _show_record(record)
+    if not holds and _mode["claims"] == "report":
+        report_claim(False, f"measured {record['value']} {units}, required {bound}", key)
+    elif not holds:
+        raise AssertionError(f"claim {key!r} does not hold: {statement} (measured "
+                             f"{record['value']} {units}, required {bound})")
+    return record
+
+
+def claim_html(record: dict) -> str:
+    """The hidden element that carries ``record`` into the built page."""
+    payload = html.escape(json.dumps(record, allow_nan=True), quote=True)
+    return f'<span class="{CLAIM_CLASS}" hidden data-claim="{payload}"></span>'
+
+
+def parse_claims(text: str) -> list[dict]:
+    """Every record ``claim_html`` wrote into ``text`` (HTML)."""
+    pattern = re.compile(rf'<span class="{CLAIM_CLASS}" hidden data-claim="([^"]*)"></span>')
+    return [json.loads(html.unescape(m)) for m in pattern.findall(text)]
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as the ledger prints it."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def _show_record(record: dict) -> None:
+    try:
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    display(HTML(claim_html(record)))

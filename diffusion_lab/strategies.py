@@ -89,8 +89,9 @@ def low_confidence(ctx: StepContext):
 
 @register("maskgit", options={"gumbel_temperature": 4.5})
 def maskgit(ctx: StepContext):
-    """MaskGIT: rank masked slots by log p + tau (1 - s) Gumbel (annealed noise, tau=4.5) and
-    reveal the top ones; use ``schedule="cosine"`` for MaskGIT's own schedule."""
+    """MaskGIT: rank masked slots by log p + tau * s * Gumbel (noise annealed to 0 as the step's
+    target time s falls to 0, tau=4.5) and reveal the top ones; ``schedule="cosine"`` for
+    MaskGIT's own schedule."""
     tau = ctx.option("gumbel_temperature") * ctx.s
     gumbel = gumbel_noise(ctx.x.shape, ctx.generator, ctx.x.device)
     score = ctx.p.double().clamp_min(1e-300).log() + tau * gumbel

@@ -27,6 +27,7 @@ from diffusion_lab.viz import (
     frame_html,
     race,
     save_gif,
+    transition_matrices,
     unmasking_widget,
 )
 from diffusion_lab.viz.widget import HAS_STACK
@@ -415,3 +416,12 @@ def test_race_figure_counts_tokens_per_forward_pass():
     assert dm_line.get_xdata()[-1] == 4 and dm_line.get_ydata()[-1] == len(TEXT)
     assert ax.get_xlabel() == "forward passes" and ax.get_ylabel() == "tokens written"
     assert "4 passes" in ax.get_legend().get_texts()[1].get_text()
+
+
+def test_transition_matrices_draws_one_panel_per_kind():
+    fig = transition_matrices(rate=0.2, tokens="abc")
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["uniform (rate 0.2)", "absorbing (rate 0.2)",
+                                                   "bert (rate 0.2)"]
+    with pytest.raises(ValueError, match="tokens"):
+        transition_matrices(tokens="")

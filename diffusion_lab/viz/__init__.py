@@ -17,7 +17,7 @@ import importlib
 
 _HOME = {"confidence_heatmap": "figures", "final_state_figure": "figures", "race_figure": "figures",
          "save_gif": "figures", "frame_html": "html", "step_label": "html", "race": "widget",
-         "unmasking_widget": "widget"}
+         "unmasking_widget": "widget", "transition_matrices": "matrices"}
 
 __all__ = [
     "confidence_heatmap",
@@ -27,6 +27,7 @@ __all__ = [
     "race_figure",
     "save_gif",
     "step_label",
+    "transition_matrices",
     "unmasking_widget",
 ]
 
