@@ -20,8 +20,9 @@ def check_cosine_weight(weight) -> str:
                                   f"got {tuple(got.shape)}")
     want = noise.elbo_weight(t, "cosine")
     bad = ~torch.isclose(got, want, rtol=1e-4)
-    require(not bad.any(), f"wrong at t = {t[bad][0]:.2f}: w = -alpha'(t) / (1 - alpha(t)), with "
-                           "alpha from dl.noise.alpha(t, 'cosine')")
+    if bad.any():
+        require(False, f"wrong at t = {t[bad][0]:.2f}: w = -alpha'(t) / (1 - alpha(t)), with "
+                       "alpha from dl.noise.alpha(t, 'cosine')")
     fine = torch.linspace(1e-4, 1, 100_001, dtype=torch.float64)
     total = torch.trapezoid(noise.elbo_weight(fine, "cosine") * noise.mask_rate(fine, "cosine"),
                             fine).item()

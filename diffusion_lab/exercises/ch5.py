@@ -21,7 +21,6 @@ def check_expected_reveals(expected_reveals, model, tok, m: int, num_samples: in
     """``expected_reveals(m, n, schedule)`` against the exact values and the reveals counted on
     the frames of real ancestral runs (linear and cosine)."""
     require(callable(expected_reveals), "pass your function itself: check(expected_reveals)")
-    lines = []
     for schedule in ("linear", "cosine"):
         for steps in (4, n):
             got = numbers(expected_reveals(m, steps, schedule),
@@ -31,6 +30,8 @@ def check_expected_reveals(expected_reveals, model, tok, m: int, num_samples: in
                     f"{schedule}, {steps} steps: off — the expected number still masked after "
                     "step i follows the schedule's mask rate at t_i")
             require(abs(sum(got) - m) < 1e-6, "every slot is revealed exactly once overall")
+    lines = []
+    for schedule in ("linear", "cosine"):
         run = generate(model, tok, prompts=[""], length=m, steps=n, strategy="ancestral",
                        schedule=schedule, seed=0, num_samples=num_samples)
         measured = torch.zeros(n, dtype=torch.float64)  # the loop stops once nothing is masked
