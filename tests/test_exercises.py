@@ -118,6 +118,7 @@ def test_cosine_weight():
     hint = fails(ch4.check_cosine_weight, twice)
     assert "cot" not in hint and "pi" not in hint.lower()
     assert "function" in fails(ch4.check_cosine_weight, None)
+    assert "empty" in fails(ch4.check_cosine_weight, lambda t: None)
     # the fixed solution: (pi/2) cot(pi t/2) ~ 1/t near 0, not 2/t
     t = torch.tensor([1e-3], dtype=torch.float64)
     assert math.isclose(cosine_by_autograd(t).item() * 1e-3, 1.0, rel_tol=1e-3)

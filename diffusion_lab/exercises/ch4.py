@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .. import noise
-from . import checker, number, numbers, require
+from . import answered, checker, number, numbers, require
 
 
 @checker("ch4-ex1")
@@ -15,7 +15,7 @@ def check_cosine_weight(weight) -> str:
     """``weight(t)`` against ``dl.noise.elbo_weight(t, "cosine")`` on a grid of t."""
     require(callable(weight), "pass your function itself: check(weight)")
     t = torch.linspace(0.02, 0.98, 49, dtype=torch.float64)
-    got = torch.as_tensor(weight(t.clone()), dtype=torch.float64)
+    got = torch.as_tensor(answered(weight(t.clone()), "weight(t)"), dtype=torch.float64)
     require(got.shape == t.shape, f"one weight per t: expected shape {tuple(t.shape)}, "
                                   f"got {tuple(got.shape)}")
     want = noise.elbo_weight(t, "cosine")
