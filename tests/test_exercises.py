@@ -222,3 +222,60 @@ def test_results_are_logged(tmp_path, monkeypatch):
         ch7.check_checkpoint_step(100, 250, 100)
     rows = log.read_text().splitlines()
     assert [r.count('"passed": 1') for r in rows] == [1, 0]
+
+
+@pytest.fixture(scope="module")
+def tiny(tok):
+    dl.seed_everything(0)
+    return dl.tiny_mlm(tok, size="xs", max_length=130).eval()
+
+
+def test_busiest_bin(tok, tiny):
+    text = "abc def ghij\n" * 400
+    cal = dl.metrics.calibration(tiny, tok, text, rate=0.15)
+    busiest = int(cal["count"].argmax())
+    assert ch1.check_busiest_bin(busiest, float(cal["accuracy"][busiest]), tiny, tok, text)
+    other = (busiest + 1) % len(cal["count"])
+    assert "busiest" in fails(ch1.check_busiest_bin, other, 0.5, tiny, tok, text)
+    assert "confidence" in fails(ch1.check_busiest_bin, busiest,
+                                 float(cal["confidence"][busiest]) + 0.5, tiny, tok, text)
+    assert "empty" in fails(ch1.check_busiest_bin, ..., 0.5, tiny, tok, text)
+
+
+def test_remask_stats(tok, tiny):
+    traj = dl.generate(tiny, tok, prompts=[""], length=40, steps=8, strategy="mask_predict",
+                       seed=0, num_samples=4)
+    free = ~traj.fixed
+    back = torch.stack([f.remasked for f in traj.frames])
+    a = (back.any(0) & free).sum().item() / free.sum().item()
+    before = torch.stack([traj.start.ids] + [f.ids for f in traj.frames[:-1]])
+    b = (before[back] != traj.ids.expand_as(before)[back]).float().mean().item()
+    assert ch3.check_remask_stats(a, b, traj)
+    events = back.sum().item() / free.sum().item()  # counting events, not slots
+    if abs(events - a) > 1e-6:
+        assert "slots, not events" in fails(ch3.check_remask_stats, events, b, traj)
+    assert "empty" in fails(ch3.check_remask_stats, None, b, traj)
+
+
+def test_greedy_rejects_before_running(tok):
+    assert "expected 4 texts" in fails(ch5.check_greedy, ["a"], None, tok, 10, 2, 4.0, 4)
+    assert "empty" in fails(ch5.check_greedy, ..., None, tok, 10, 2, 4.0, 4)
+    assert "filled" in fails(ch5.check_greedy, ["a[MASK]"] * 4, None, tok, 10, 2, 4.0, 4)
+
+
+def test_wrong_digit(tiny):
+    task = dl.tasks.MiniSudoku(holes=6)
+    task_tok = dl.CharTokenizer.from_texts([task.alphabet])
+    dl.seed_everything(0)
+    model = dl.tiny_mlm(task_tok, size="xs", max_length=task.length + 1).eval()
+    grids = task.sample(20, seed=7)
+    given = [g[:10] for g in grids]
+    run = dl.generate(model, task_tok, [g[:10] + g[0] for g in grids], length=task.length,
+                      steps=4, strategy="confidence_weighted", seed=0, revisable=[10])
+    digits = [g[10] for g in grids]
+    p_wrong = run.start.confidence[:, 11].double().mean().item()
+    hint = fails(ch6.check_wrong_digit, p_wrong + 0.1, 0.5, run, model, task_tok, given, digits,
+                 task.length)
+    assert "p_wrong is off" in hint
+    assert "empty" in fails(ch6.check_wrong_digit, ..., 0.5, run, model, task_tok, given, digits,
+                            task.length)
