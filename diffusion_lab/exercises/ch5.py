@@ -60,7 +60,8 @@ def check_greedy(texts, model, tok, length: int, steps: int, sampled_entropy: fl
     ref_entropy = metrics.unigram_entropy(reference.texts)
     require(entropy < sampled_entropy - 0.2, f"entropy {entropy:.2f} bits is not clearly below "
             f"sampling's {sampled_entropy:.2f}: are the revealed slots taking the argmax?")
-    # observed (cpu profile, seeds 0 and 12345): entropies within 0.1 bits of each other
+    # observed (cpu profile): greedy entropy 3.03, 3.01, 3.07, 3.11 bits for seeds 0, 12345, 1, 2
+    # (sampling 4.79): seeds differ by <= 0.1, far inside the 0.3 tolerance
     require(abs(entropy - ref_entropy) < 0.3, f"entropy {entropy:.2f} bits is not what greedy "
             "decoding gives: the whole run should use top_k=1, ancestral steps, no prompt")
     return f"entropy {entropy:.2f} bits (sampling {sampled_entropy:.2f})"
