@@ -24,6 +24,7 @@ import importlib
 from . import (
     categorical,
     denoiser,
+    exercises,
     metrics,
     noise,
     notebook,
@@ -56,9 +57,10 @@ __version__ = "0.1.0"
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
-    "categorical", "denoiser", "generate", "get_device", "load", "load_corpus", "load_pretrained",
-    "metrics", "noise", "notebook", "objectives", "profile", "reference_samplers",
-    "register_strategy", "sampling", "save", "seed_everything", "split_corpus", "strategies",
+    "categorical", "denoiser", "exercises", "generate", "get_device", "load", "load_corpus",
+    "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
+    "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
+    "split_corpus", "strategies",
     "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
 ]
 

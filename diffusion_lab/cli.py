@@ -1,4 +1,4 @@
-"""``python -m diffusion_lab demo | env | train | sample | animate``.
+"""``python -m diffusion_lab demo | env | train | sample | animate | editions | grade``.
 
 * ``demo``    — train (or load from the cache) the profile's masked-diffusion model on the offline
   Shakespeare corpus, then print samples with their step count and time.
@@ -6,6 +6,8 @@
 * ``train``   — train a tiny model with any objective and save it (safetensors).
 * ``sample``  — generate from a saved model with any strategy.
 * ``animate`` — write the unmasking GIF of one sample.
+* ``editions`` — write the student and teacher editions of every notebook (``editions.py``).
+* ``grade``   — execute a folder of submitted student notebooks and write a CSV (``grading.py``).
 """
 
 from __future__ import annotations
@@ -181,10 +183,32 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--gif", default="unmask.gif" if name == "animate" else None)
         s.add_argument("--live", action=argparse.BooleanOptionalAction, default=name == "animate",
                        help="print the first sample after every step, as it is sampled")
+    e = sub.add_parser("editions", help="write OUTDIR/student/ and OUTDIR/teacher/ notebooks")
+    e.add_argument("outdir")
+    g = sub.add_parser("grade", help="execute submitted student notebooks, write a CSV")
+    g.add_argument("submissions", help="a folder of .ipynb files (only read)")
+    g.add_argument("--chapter", required=True, help="5, 05b, a notebook stem or a path")
+    g.add_argument("--out", default="grades.csv")
+    g.add_argument("--profile", choices=["cpu", "gpu", "smoke"], default="cpu")
+    g.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
     try:
         if args.command == "env":
             return 1 if env_check() else 0
+        if args.command == "editions":
+            from .editions import build_editions
+
+            written = build_editions(args.outdir)
+            print(f"wrote {len(written)} student and {len(written)} teacher notebooks to "
+                  f"{args.outdir}/student and {args.outdir}/teacher")
+            return 0
+        if args.command == "grade":
+            from .grading import grade
+
+            grade(args.submissions, args.chapter, args.out, profile=args.profile,
+                  timeout=args.timeout)
+            print(f"wrote {args.out}")
+            return 0
         {"demo": demo, "train": train_cmd, "sample": sample_cmd, "animate": sample_cmd}[
             args.command](args)
     except (ValueError, TypeError, RuntimeError) as err:

@@ -100,16 +100,16 @@ def test_sets_seed_and_profile(path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_exercises_have_checked_solutions(path):
+    """Every exercise has a solution; checks are calls into dl.exercises (tests/test_editions.py
+    covers kinds, metadata and the student edition)."""
     text = "\n".join(_source(c) for c in _cells(path))
     labels = re.findall(r":label:\s*(\S+)", text)
     exercises = [lab for lab in labels if re.search(r"-ex\d+$", lab)]
-    assert 2 <= len(exercises) <= 4, f"{path.name}: 2-4 exercises, found {exercises}"
+    assert 3 <= len(exercises) <= 7, f"{path.name}: 3-7 exercises, found {exercises}"
     for label in exercises:
         assert re.search(rf"solution-start\}}\s*{re.escape(label)}", text), f"no solution: {label}"
-    checks = re.findall(r"def (check_ex\d+)\(", text)
-    assert len(checks) >= len(exercises), f"{path.name}: every exercise needs a self-check"
-    for check in checks:
-        assert len(re.findall(rf"\b{check}\(", text)) >= 2, f"{check} is never called"
+    assert "def check_ex" not in text, "checks live in the library (dl.exercises)"
+    assert len(re.findall(r"dl\.exercises\.[\w.]+\(", text)) >= len(exercises) - 1
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -340,7 +340,8 @@ def test_page_loads_with_content(visit, docname, suffix):
     assert not v.local_failures, f"{docname}: local resources failed to load: {v.local_failures}"
 
 
-NOTEBOOK_PAGES = [p for p in PAGES if p[1] == ".ipynb"]
+NOTEBOOK_PAGES = [p for p in PAGES if p[1] == ".ipynb" and p[0] not in ("book/teacher",
+                                                                        "book/problems")]
 
 
 @pytest.mark.parametrize("docname,suffix", NOTEBOOK_PAGES, ids=[d for d, _ in NOTEBOOK_PAGES])
@@ -415,3 +416,40 @@ def test_widgets_render_and_play_advances(visit, docname, suffix):
     assert not v.console_errors_after_play, (
         f"{docname}: the widget manager logged errors after Play: {v.console_errors_after_play}"
     )
+
+
+# ----------------------------------------------------------------------------- classroom
+
+CHAPTER_PAGES = [d for d, s in PAGES if "/chapters/" in d and s == ".ipynb"]
+
+
+def test_teacher_page_links_a_student_notebook_per_chapter(browser_context, server_url):
+    """The teacher's page links every chapter's student notebook in Colab (from the `editions`
+    branch of _config.yml's repository) and as a download that the site serves."""
+    from diffusion_lab import editions
+
+    if browser_context is None:
+        pytest.fail(NOT_BUILT)
+    page = browser_context.new_page()
+    page.route("**/*", lambda route: route.continue_() if _is_local(route.request.url)
+               else route.abort("blockedbyclient"))
+    try:
+        response = page.goto(f"{server_url}/book/teacher.html", wait_until="load", timeout=30_000)
+        assert response is not None and response.status == 200
+        colab = page.eval_on_selector_all("a.student-notebook", "els => els.map(e => e.href)")
+        downloads = page.eval_on_selector_all("a[download]", "els => els.map(e => e.href)")
+    finally:
+        page.close()
+    repo = editions.repository_url(REPO).removeprefix("https://github.com/")
+    assert CHAPTER_PAGES
+    for docname in CHAPTER_PAGES:
+        rel = docname.removeprefix("book/") + ".ipynb"
+        want = f"https://colab.research.google.com/github/{repo}/blob/editions/student/{rel}"
+        assert want in colab, f"the teacher's page does not link {docname}'s student notebook"
+        assert any(d.endswith(f"/editions/student/{rel}") for d in downloads), docname
+        served = HTML / "editions" / "student" / rel
+        assert served.is_file(), f"the site does not serve {served}"
+        assert "solution-start" not in served.read_text(encoding="utf-8")
+        chapter_html = (HTML / f"{docname}.html").read_text(encoding="utf-8")
+        assert f'class="student-notebook" href="{want}"' in chapter_html, (
+            f"{docname}: the chapter page has no 'Open student notebook in Colab' link")
