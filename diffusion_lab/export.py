@@ -161,8 +161,9 @@ def export_onnx(model: torch.nn.Module, tok, path: str | Path, dtype: str = "flo
     size = path.stat().st_size
     if size > MAX_BYTES:
         path.unlink()
-        raise ValueError(f"the exported model is {size / 2**20:.1f} MiB, over the {MAX_BYTES / 2**20:.0f}"
-                         f" MiB budget; use dtype='float16' or a smaller model")
+        raise ValueError(f"the exported model is {size / 2**20:.1f} MiB, over the "
+                         f"{MAX_BYTES / 2**20:.0f} MiB budget; use dtype='float16' or a smaller "
+                         "model")
     return path
 
 

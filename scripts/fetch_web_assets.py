@@ -76,6 +76,9 @@ def _html_manager_range() -> str:
     return "^1"
 
 
+ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+
+
 def assets() -> list[Asset]:
     return [
         Asset(
@@ -125,8 +128,8 @@ def assets() -> list[Asset]:
             range="~1.30.0",
             dest="onnxruntime-web",
             strip="dist/",
-            include=("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
-            required=("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"),
+            include=ORT_WEB_FILES,
+            required=ORT_WEB_FILES,
         ),
     ]
 

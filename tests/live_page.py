@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 LIVE = REPO / "book" / "_static" / "live"
 VENDOR = REPO / "book" / "_static" / "vendor"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
-CHROMIUM = os.environ.get("DIFFUSION_LAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = (os.environ.get("DIFFUSION_LAB_CHROMIUM") or shutil.which("chromium")
+            or "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -167,9 +168,11 @@ class OnnxMaskedLM(PreTrainedModel):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(onnx_path), opts,
+                                            providers=["CPUExecutionProvider"])
         self.anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # for .device
 
     def forward(self, input_ids: torch.Tensor, **_) -> MaskedLMOutput:
         ids = input_ids.cpu().numpy().astype(np.int64)
-        return MaskedLMOutput(logits=torch.from_numpy(self.session.run(None, {"input_ids": ids})[0]))
+        logp = self.session.run(None, {"input_ids": ids})[0]
+        return MaskedLMOutput(logits=torch.from_numpy(logp))
