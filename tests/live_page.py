@@ -49,7 +49,7 @@ PAGE = """<!DOCTYPE html>
 </head><body>
 <p>The recorded animation would be here.</p>
 <div class="dl-live" data-model="{model}" data-prompt="{prompt}" data-length="{length}"
-     data-steps="{steps}"></div>
+     data-steps="{steps}" hidden></div>
 </body></html>
 """
 
