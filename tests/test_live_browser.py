@@ -13,6 +13,7 @@ stay hidden without WebAssembly (the page's recorded animation is then the lesso
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -68,15 +69,19 @@ def test_generate_unmasks_the_prompt_step_by_step(browser, tmp_path):
         page.select_option("[data-dl=strategy]", "low_confidence")
         page.fill("[data-dl=steps]", "8")
         page.click("[data-dl=generate]")
-        seen = []
+        seen, shot = [], tmp_path / "live_panel.png"
         for _ in range(400):  # poll the output while it plays (PACE_MS = 120 ms per frame)
             text = _output(v)
             if not seen or text != seen[-1]:
                 seen.append(text)
+                if not shot.exists() and 0.3 < text.count(BLOCK) / 48 < 0.6:  # mid-run picture
+                    page.locator(".dl-live").screenshot(path=str(shot))
             if "done" in page.inner_text("[data-dl=status]"):
                 break
             page.wait_for_timeout(25)
         final = _output(v)
+        if final != seen[-1]:
+            seen.append(final)
         assert final.startswith("JULIET:") and BLOCK not in final, final
         masks = [t.count(BLOCK) for t in seen]
         assert len(seen) >= 5, seen  # 8 frames at 120 ms: most of them are seen
@@ -86,9 +91,9 @@ def test_generate_unmasks_the_prompt_step_by_step(browser, tmp_path):
         bg = page.eval_on_selector("[data-dl=output] span[class^=c]",
                                    "e => getComputedStyle(e).backgroundColor")
         assert bg not in ("rgba(0, 0, 0, 0)", "transparent")  # confidence colours
-        page.locator(".dl-live").screenshot(path=str(tmp_path / "live_panel.png"))
+        assert shot.stat().st_size > 5_000  # a picture of the panel mid-run
         if os.environ.get("DIFFUSION_LAB_UPDATE_SCREENSHOT"):
-            page.locator(".dl-live").screenshot(path=str(SCREENSHOT))
+            shutil.copyfile(shot, SCREENSHOT)
         assert v.errors == [], v.errors
         assert v.external == [], v.external
     finally:
