@@ -40,6 +40,7 @@ from .config import Profile, cache_dir
 from .config import profile as get_profile
 from .data import require_mask_token
 from .models import is_causal_lm, max_positions
+from .zoo import _lock
 
 EXPORT_VERSION = 1
 MAX_BYTES = 8 * 2**20  # the issue's budget: each exported model <= 8 MB
@@ -213,17 +214,24 @@ def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: s
     key = f"{weights_key(model, tok)}-{dtype}"
     folder = cache_dir() / "export" / f"{name}-{prof.name}-{key}"
     onnx_path, json_path = folder / f"{name}.onnx", folder / f"{name}.json"
-    if force or not (onnx_path.is_file() and json_path.is_file()):
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        export_onnx(model, tok, tmp / onnx_path.name, dtype)
-        meta = settings(model, tok, prof, name)
-        meta["key"], meta["dtype"] = key, dtype
-        (tmp / json_path.name).write_text(json.dumps(meta, ensure_ascii=False))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with _lock(folder.parent / f".{folder.name}.lock"):  # two test workers export it once
+        if force or not (onnx_path.is_file() and json_path.is_file()):
+            _write(model, tok, name, prof, dtype, key, folder)
     return {"onnx": onnx_path, "json": json_path, "key": key,
             "bytes": {"onnx": onnx_path.stat().st_size, "json": json_path.stat().st_size}}
+
+
+def _write(model, tok, name, prof, dtype, key, folder) -> None:
+    """Export into ``<folder>.tmp``, then rename: a half-written export is never found."""
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    export_onnx(model, tok, tmp / f"{name}.onnx", dtype)
+    meta = settings(model, tok, prof, name)
+    meta["key"], meta["dtype"] = key, dtype
+    (tmp / f"{name}.json").write_text(json.dumps(meta, ensure_ascii=False))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
 
 
 def script_wrapper(path: str | Path, key: str) -> Path:
