@@ -135,7 +135,7 @@ def test_browser_runtime_matches_python_onnxruntime(page, smoke):
     got = np.array([-np.inf if g is None else g for g in got], dtype=np.float64)
     finite = np.isfinite(want)
     assert (np.isfinite(got) == finite).all()  # the special tokens, and only they, at -inf
-    assert np.abs(got[finite] - want[finite]).max() < 1e-4  # measured ~1e-6
+    assert np.abs(got[finite] - want[finite]).max() < 1e-4  # measured 3.8e-6
 
 
 def _char_freq(rows, tok, vocab: int) -> np.ndarray:
@@ -183,6 +183,7 @@ def test_sampling_distributions_match_generate(page, smoke, strategy):
     for r in js:  # no mask left, the prompt kept
         assert tok.mask_token_id not in r["ids"] and tok.decode(r["ids"]).startswith("ROMEO:")
     tv, p = permutation_p(_char_freq(js, tok, len(tok)), _char_freq(py, tok, len(tok)))
+    # observed: p 0.09-0.34, TV 0.05-0.09 across the four rules (the control below: p 0.0005)
     assert p > 0.01, (strategy, tv, p)
 
 
@@ -195,4 +196,4 @@ def test_frequency_check_tells_temperatures_apart(page, smoke):
     py = summarise(dl.generate(model, tok, ["ROMEO:"], length=LENGTH, steps=8,
                                strategy="low_confidence", temperature=1.0, seed=3, num_samples=N))
     tv, p = permutation_p(_char_freq(js, tok, len(tok)), _char_freq(py, tok, len(tok)))
-    assert p < 0.01, (tv, p)
+    assert p < 0.01, (tv, p)  # observed: TV 0.54, p 0.0005 (the smallest 2000 rounds give)
