@@ -99,7 +99,8 @@ class Visit:
                      if r.status >= 400 else None)
         self.page.route("**/*", self._route)
         self.page.goto(url)
-        if wait_ready:
+        if wait_ready:  # the panel loads its model once it comes near the screen
+            self.page.locator(".dl-live").first.scroll_into_view_if_needed()
             self.page.wait_for_selector(".dl-live[data-ready=true]", timeout=60_000)
 
     def _route(self, route) -> None:

@@ -146,7 +146,7 @@
     const seed = h("input", { "data-dl": "seed", type: "number", value: "0", style: "width:5em" });
     const generate = h("button", { "data-dl": "generate", type: "button" }, "Generate");
     const step = h("button", { "data-dl": "step", type: "button" }, "Step");
-    const status = h("div", { "data-dl": "status", class: "dl-live-status", role: "status" }, "Loading the model…");
+    const status = h("div", { "data-dl": "status", class: "dl-live-status", role: "status" }, "The model loads when this panel comes into view…");
     const out = h("div", { "data-dl": "output", class: "dlv", "aria-live": "off" });
     const controls = h("div", { class: "dl-live-controls" });
     controls.append(field("Prompt", prompt), field("Strategy", strategy), field("Steps", steps),
@@ -200,7 +200,7 @@
       if (r && !(await advance(r))) { run = null; say(status.textContent + " (press Step for a new run)"); }
     }));
     panel.dlStats = { ready: null, firstFrame: null, stepMs: [] };
-    loadModel(name).then((m) => {
+    const load = () => loadModel(name).then((m) => {
       spec = m.spec; forward = m.forward;
       paletteCss(spec);
       steps.value = panel.dataset.steps || spec.defaults.steps;
@@ -209,6 +209,19 @@
       panel.dataset.ready = "true";
       say(`Ready: ${spec.name}, ${spec.vocab.length} tokens, up to ${spec.max_length} per text. Press Generate.`);
     }, (e) => say(`Could not start the live model: ${e.message}`, true));
+    // Load the runtime (14 MB of WebAssembly) and the model only when the panel comes near the
+    // screen: a reader who never scrolls down downloads nothing.
+    let started = false;
+    const startLoading = () => {
+      if (!started) { started = true; say("Loading the model…"); load(); }
+    };
+    if ("IntersectionObserver" in window) {
+      const io = new IntersectionObserver((seen) => {
+        if (seen.some((e) => e.isIntersecting)) { io.disconnect(); startLoading(); }
+      }, { rootMargin: "600px" });
+      io.observe(panel);
+    } else startLoading();
+    panel.addEventListener("focusin", startLoading);
   }
 
   window.DLLive = { register: (key, b64) => { registered[key] = b64; }, loadModel, run, build };
