@@ -20,7 +20,8 @@
    *   - time grid t_i = 1 - i / n, step i goes from t = t_i to s = t_{i+1} (generate);
    *   - schedule: rate(s) = s (linear) or sin(pi s / 2) (cosine) (noise.mask_rate);
    *   - reveal count: after the step round(N * rate(s)) free slots stay masked, N = free slots,
-   *     round = half to even like torch.round (StepContext.reveal_count);
+   *     round = half to even like torch.round (StepContext.reveal_count; the rule is the
+   *     function revealCount below — a LLaDA-style split of the budget would change only it);
    *   - the loop's last step reveals every remaining mask and remasks nothing;
    *   - the model is called again only when the ids changed (generate's `cached`);
    *   - the loop stops early once no free slot is masked.
