@@ -25,6 +25,7 @@ from . import (
     categorical,
     denoiser,
     exercises,
+    export,
     metrics,
     noise,
     notebook,
@@ -57,7 +58,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
-    "categorical", "denoiser", "exercises", "generate", "get_device", "load", "load_corpus",
+    "categorical", "denoiser", "exercises", "export", "generate", "get_device", "load", "load_corpus",
     "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
     "split_corpus", "strategies",

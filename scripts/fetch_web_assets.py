@@ -3,14 +3,16 @@
 
 The website must play ipywidgets animations and render math with no kernel and no CDN. This
 script fetches, with ``npm pack`` (the ordinary npm client and whatever registry it is configured
-for), three packages and copies the files the pages load into ``book/_static/vendor/``:
+for), four packages and copies the files the pages load into ``book/_static/vendor/``:
 
 * ``@jupyter-widgets/html-manager`` (the range ipywidgets 8 declares, ``^1``): ``embed-amd.js``
   and the icon fonts its bundled CSS loads relative to itself;
 * ``requirejs`` (``^2``): ``require.js``, which ``embed-amd.js`` needs;
 * ``mathjax`` (``^3``): ``tex-chtml.js``, the CHTML ``woff-v2`` fonts, and the components it
   loads on demand at run time (TeX extensions via autoload/require, the menu, accessibility and
-  the speech rule engine the menu can switch on).
+  the speech rule engine the menu can switch on);
+* ``onnxruntime-web`` (``~1.30.0``): ``ort.wasm.min.js``, its WebAssembly loader and binary, which
+  run the live panel's model in the reader's browser.
 
 The result is never committed (``book/_static/vendor/`` is git-ignored): ``jupyter-book build .``
 calls this at ``builder-inited`` through ``book/_ext/vendor_assets.py`` when files are missing.
@@ -74,6 +76,9 @@ def _html_manager_range() -> str:
     return "^1"
 
 
+ORT_WEB_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+
+
 def assets() -> list[Asset]:
     return [
         Asset(
@@ -115,6 +120,16 @@ def assets() -> list[Asset]:
                 "ui/menu.js",
             ),
             exclude=("*.map",),
+        ),
+        Asset(
+            # The live panel's runtime (book/_static/live/panel.js): the WebAssembly build only,
+            # its loader (an ES module it imports) and the single-file SIMD binary.
+            name="onnxruntime-web",
+            range="~1.30.0",
+            dest="onnxruntime-web",
+            strip="dist/",
+            include=ORT_WEB_FILES,
+            required=ORT_WEB_FILES,
         ),
     ]
 

@@ -1,0 +1,179 @@
+"""Helpers for the live-panel tests and bench: a minimal static site, a browser, an ORT model.
+
+`build_site` writes what ``book/_ext/live_models.py`` puts into the built book — the panel's
+JavaScript and CSS, the vendored onnxruntime-web (fetched by ``scripts/fetch_web_assets.py`` when
+missing) with its ``file://`` copies, and the exported models — plus an ``index.html`` holding
+one panel, so the tests need no book build.  `OnnxMaskedLM` runs an exported graph under Python
+``onnxruntime`` behind the interface ``dl.generate`` expects, so the library's own loop can drive
+the exported model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import MaskedLMOutput
+
+from diffusion_lab import export as dl_export
+
+REPO = Path(__file__).resolve().parents[1]
+LIVE = REPO / "book" / "_static" / "live"
+VENDOR = REPO / "book" / "_static" / "vendor"
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+CHROMIUM = (os.environ.get("DIFFUSION_LAB_CHROMIUM") or shutil.which("chromium")
+            or "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>live panel</title>
+<link rel="stylesheet" href="_static/live/live.css">
+<script src="_static/live/sampler.js"></script>
+<script src="_static/live/panel.js"></script>
+</head><body>
+<p>The recorded animation would be here.</p>
+<div class="dl-live" data-model="{model}" data-prompt="{prompt}" data-length="{length}"
+     data-steps="{steps}" hidden></div>
+</body></html>
+"""
+
+
+def ort_dir() -> Path:
+    """The vendored onnxruntime-web, fetched with npm when missing (ImportError if it cannot)."""
+    folder = VENDOR / "onnxruntime-web"
+    if not all((folder / f).is_file() for f in ORT_FILES):
+        proc = subprocess.run([sys.executable, str(REPO / "scripts" / "fetch_web_assets.py")],
+                              capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise RuntimeError(f"could not vendor onnxruntime-web:\n{proc.stderr[-1500:]}")
+    return folder
+
+
+def build_site(root: Path, exports: dict, prompt: str = "ROMEO:", length: int = 48,
+               steps: int = 8) -> Path:
+    """A folder that serves (or opens from disk) one panel for the first model of ``exports``."""
+    static = root / "_static"
+    shutil.copytree(LIVE, static / "live", dirs_exist_ok=True)
+    ort = static / "vendor" / "onnxruntime-web"
+    ort.mkdir(parents=True, exist_ok=True)
+    for f in ORT_FILES:
+        shutil.copyfile(ort_dir() / f, ort / f)
+    dl_export.script_wrapper(ort / ORT_FILES[1], "ort-mjs")
+    dl_export.script_wrapper(ort / ORT_FILES[2], "ort-wasm")
+    for files in exports.values():
+        dl_export.publish(files, static / "live" / "models")
+    name = next(iter(exports))
+    (root / "index.html").write_text(
+        PAGE.format(model=name, prompt=prompt, length=length, steps=steps), encoding="utf-8")
+    return root
+
+
+class Visit:
+    """A page with every request that leaves 127.0.0.1 (or file://) recorded and aborted, and
+    every console error, page error and HTTP error kept."""
+
+    def __init__(self, browser, url: str, wait_ready: bool = True):
+        self.external, self.errors = [], []
+        self.context = browser.new_context(service_workers="block",
+                                           viewport={"width": 1000, "height": 700})
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("response", lambda r: self.errors.append(f"HTTP {r.status} {r.url}")
+                     if r.status >= 400 else None)
+        self.page.route("**/*", self._route)
+        self.page.goto(url)
+        if wait_ready:  # the panel loads its model once it comes near the screen
+            self.page.locator(".dl-live").first.scroll_into_view_if_needed()
+            self.page.wait_for_selector(".dl-live[data-ready=true]", timeout=60_000)
+
+    def _route(self, route) -> None:
+        url = route.request.url
+        parsed = urlparse(url)
+        if parsed.scheme in ("data", "blob", "file") or parsed.hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.external.append(url)
+            route.abort()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+# In the page: run the sampler to the end; per row, the step that revealed each text slot
+# (0 = prompt), the final ids and the number of slots revealed / taken back at every step.
+RUN_JS = """async ([name, settings]) => {
+  const {frames} = await DLLive.run(name, settings);
+  const last = frames[frames.length - 1], B = last.B, L = last.L;
+  const rows = [];
+  for (let b = 0; b < B; b++) {
+    const order = new Array(L - 1).fill(0), counts = [], back = [];
+    for (const f of frames.slice(1)) {
+      let c = 0, r = 0;
+      for (let i = 1; i < L; i++) {
+        if (f.revealed[b * L + i]) { order[i - 1] = f.step; c++; }
+        r += f.remasked[b * L + i];
+      }
+      counts.push(c); back.push(r);
+    }
+    rows.push({order, counts, back, ids: Array.from(last.ids.slice(b * L + 1, (b + 1) * L))});
+  }
+  return rows;
+}"""
+
+
+def summarise(traj) -> list[dict]:
+    """`RUN_JS`'s summary of a `dl.generate` trajectory."""
+    rows = []
+    for b in range(traj.ids.shape[0]):
+        order = [0] * (traj.ids.shape[1] - 1)
+        counts, back = [], []
+        for f in traj.frames:
+            rev = f.revealed[b, 1:]
+            for i in torch.nonzero(rev).flatten().tolist():
+                order[i] = f.step
+            counts.append(int(rev.sum()))
+            back.append(int(f.remasked[b, 1:].sum()))
+        rows.append({"order": order, "counts": counts, "back": back,
+                     "ids": traj.ids[b, 1:].tolist()})
+    return rows
+
+
+class OnnxMaskedLM(PreTrainedModel):
+    """An exported graph under Python onnxruntime, shaped like a masked LM for ``dl.generate``
+    (its ``logits`` are the graph's log-probabilities: the same softmax, the same argmax)."""
+
+    config_class = PretrainedConfig
+    _supports_sdpa = True  # no attention here; keeps transformers' init check quiet
+
+    def __init__(self, max_positions: int, onnx_path: str | Path, threads: int = 1):
+        super().__init__(PretrainedConfig(max_position_embeddings=max_positions))
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(onnx_path), opts,
+                                            providers=["CPUExecutionProvider"])
+        self.anchor = torch.nn.Parameter(torch.zeros(1), requires_grad=False)  # for .device
+
+    def forward(self, input_ids: torch.Tensor, **_) -> MaskedLMOutput:
+        ids = input_ids.cpu().numpy().astype(np.int64)
+        logp = self.session.run(None, {"input_ids": ids})[0]
+        return MaskedLMOutput(logits=torch.from_numpy(logp))
