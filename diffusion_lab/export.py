@@ -38,7 +38,7 @@ import torch
 
 from .config import Profile, cache_dir
 from .config import profile as get_profile
-from .data import require_mask_token
+from .tokenization import require_mask_token
 from .models import is_causal_lm, max_positions
 from .zoo import _lock
 
