@@ -26,18 +26,25 @@ from .models import load, save, tiny_ar, tiny_mlm
 from .train import train
 
 RECIPES = ("mlm", "variable", "mdlm", "ar")
+GRAMMAR_RECIPES = ("grammar-mdlm", "grammar-ar")  # trained on dl.grammar.book_language()
 VERSION = 1
 
 
 def corpus(prof: Profile | None = None) -> tuple[str, str]:
     """(train, held-out) text of the profile's corpus; held-out is the last 5%."""
     prof = prof or get_profile()
+    if prof.corpus == "grammar":
+        from . import grammar_metrics
+        return grammar_metrics.corpus(prof)
     return data.split_corpus(data.load_corpus(prof.corpus), 0.05)
 
 
 def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
     """The character tokenizer of the profile's corpus (every character of the full text)."""
     prof = prof or get_profile()
+    if prof.corpus == "grammar":
+        from .grammar import book_language
+        return book_language().tokenizer()
     return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
 
 
@@ -56,9 +63,12 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
     and whether this call trained or loaded the model.
     """
-    if kind not in RECIPES:
-        raise ValueError(f"kind must be one of {list(RECIPES)}, got {kind!r}")
+    if kind not in RECIPES + GRAMMAR_RECIPES:
+        raise ValueError(f"kind must be one of {list(RECIPES + GRAMMAR_RECIPES)}, got {kind!r}")
     prof = prof or get_profile()
+    if kind in GRAMMAR_RECIPES:
+        from .grammar_metrics import training_setup
+        prof = training_setup(prof)
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
     folder = cache_dir() / _key(kind, prof)
@@ -90,9 +100,10 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     seed_everything(0)
     train_text, valid_text = corpus(prof)
     tok = tokenizer(prof)
-    factory = tiny_ar if kind == "ar" else tiny_mlm
+    objective = kind.removeprefix("grammar-")
+    factory = tiny_ar if objective == "ar" else tiny_mlm
     model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
-    hist = train(model, tok, train_text, objective=kind, steps=prof.train_steps,
+    hist = train(model, tok, train_text, objective=objective, steps=prof.train_steps,
                  batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
                  warmup=prof.warmup, eval_texts=valid_text, eval_every=prof.train_steps,
                  checkpoint_dir=folder / "checkpoints",
