@@ -188,14 +188,17 @@ class Grammar:
         """``n`` sentences drawn from the true distribution (seeded, offline)."""
         return self.decode(self.sample_ids(n, seed))
 
-    def enumerate(self, limit: int = 200_000) -> tuple[list[str], torch.Tensor]:
-        """Every sentence and its probability (for small grammars; ``limit`` guards the size)."""
-        size = sum(math.prod(int((self.emission[c] > 0).sum()) for c in row)
-                   for row in self.template_ids.tolist())
+    def enumerate(self, limit: int = 200_000, length: int | None = None
+                  ) -> tuple[list[str], torch.Tensor]:
+        """Every sentence and its probability (for small grammars; ``limit`` guards the size).
+        ``length``: only the sentences of that many tokens (probabilities not renormalised)."""
+        keep = [i for i, t in enumerate(self.templates) if length in (None, len(t))]
+        rows = self.template_ids[keep].tolist()
+        size = sum(math.prod(int((self.emission[c] > 0).sum()) for c in row) for row in rows)
         if size > limit:
             raise ValueError(f"the language has {size} sentences, more than limit={limit}")
         ids, probs = [], []
-        for row, prior in zip(self.template_ids.tolist(), self.template_prob, strict=True):
+        for row, prior in zip(rows, self.template_prob[keep], strict=True):
             grid = torch.cartesian_prod(*[self.emission[c].nonzero()[:, 0] for c in row])
             grid = grid.reshape(-1, self.max_len)  # (N, L): every sentence of this template
             ids.append(grid)
@@ -241,24 +244,18 @@ def _zipf(words: Sequence[str]) -> dict[str, float]:
 NOUNS = [("dog", "dogs"), ("cat", "cats"), ("bird", "birds"), ("horse", "horses"),
          ("fox", "foxes"), ("wolf", "wolves"), ("mouse", "mice"), ("child", "children"),
          ("girl", "girls"), ("boy", "boys"), ("king", "kings"), ("queen", "queens"),
-         ("teacher", "teachers"), ("farmer", "farmers"), ("doctor", "doctors"),
-         ("sailor", "sailors"), ("baker", "bakers"), ("poet", "poets"),
-         ("student", "students"), ("friend", "friends"), ("robot", "robots"),
-         ("dragon", "dragons"), ("man", "men"), ("woman", "women")]
+         ("teacher", "teachers"), ("farmer", "farmers"), ("man", "men"), ("woman", "women")]
 VERBS = [("runs", "run"), ("sleeps", "sleep"), ("sings", "sing"), ("laughs", "laugh"),
-         ("waits", "wait"), ("smiles", "smile"), ("dances", "dance"), ("swims", "swim"),
-         ("cries", "cry"), ("jumps", "jump"), ("falls", "fall"), ("works", "work")]
+         ("waits", "wait"), ("smiles", "smile"), ("dances", "dance"), ("swims", "swim")]
 TRANSITIVE = [("sees", "see"), ("likes", "like"), ("chases", "chase"), ("helps", "help"),
-              ("follows", "follow"), ("knows", "know"), ("finds", "find"), ("calls", "call"),
-              ("watches", "watch"), ("loves", "love"), ("feeds", "feed"), ("visits", "visit")]
-SAYING = [("says", "say"), ("shouts", "shout"), ("whispers", "whisper")]
-ADJECTIVES = ["small", "big", "happy", "quiet", "brave", "clever", "tired", "hungry", "little",
-              "kind", "lazy", "proud", "young", "grey"]
-ADVERBS = ["today", "again", "slowly", "loudly", "now"]
+              ("follows", "follow"), ("knows", "know"), ("finds", "find"), ("feeds", "feed")]
+SAYING = [("says", "say"), ("shouts", "shout")]
+ADJECTIVES = ["small", "big", "happy", "quiet", "brave", "clever", "hungry", "young"]
+ADVERBS = ["today", "again", "slowly", "now"]
 
 
 def book_language(max_len: int = 16) -> Grammar:
-    """The chapter's language: ~150 words, agreement across relative clauses, quotes, a full stop.
+    """The chapter's language: 95 words, agreement across relative clauses, quotes, a full stop.
 
     ``S -> NP.n VP.n .`` (80%) or ``NP.n SAY.n " NP.m VP.m " .`` (20%), each number n, m
     sg/pl with probability 1/2.  The subject noun agrees with its determiner (``a``, ``this``,
@@ -284,16 +281,16 @@ def book_language(max_len: int = 16) -> Grammar:
         rules[f"NP.{n}"] = _split({f"DP.{n} N.{n}": 0.5, f"DP.{n} ADJ N.{n}": 0.2,
                                    f"DP.{n} N.{n} REL RC.{n}": 0.3})
         rules[f"RC.{n}"] = _split({f"TV.{n} SNP.sg": 0.25, f"TV.{n} SNP.pl": 0.25,
-                                   f"SNP.sg TV.sg": 0.25, f"SNP.pl TV.pl": 0.25})
+                                   "SNP.sg TV.sg": 0.25, "SNP.pl TV.pl": 0.25})
         rules[f"VP.{n}"] = _split({f"V.{n}": 0.35, f"V.{n} ADV": 0.15, f"TV.{n} SNP.sg": 0.25,
                                    f"TV.{n} SNP.pl": 0.25})
     return Grammar(rules, lexicon, max_len=max_len)
 
 
 def tiny_language(max_len: int = 4) -> Grammar:
-    """A language small enough to enumerate (48 sentences): determiner-noun-verb agreement."""
-    rules = {"S": [(0.5, ("DET.sg", "N.sg", "V.sg", "END")), (0.3, ("DET.pl", "N.pl", "V.pl", "END")),
-                   (0.2, ("N.pl", "V.pl", "END"))]}
+    """A language small enough to enumerate (30 sentences): determiner-noun-verb agreement."""
+    rules = {"S": [(0.5, ("DET.sg", "N.sg", "V.sg", "END")),
+                   (0.3, ("DET.pl", "N.pl", "V.pl", "END")), (0.2, ("N.pl", "V.pl", "END"))]}
     lexicon = {"DET.sg": {"a": 2.0, "one": 1.0}, "DET.pl": {"two": 1.0, "some": 1.0},
                "N.sg": {"dog": 3.0, "cat": 1.0}, "N.pl": {"dogs": 1.0, "cats": 1.0},
                "V.sg": {"runs": 1.0, "sleeps": 1.0, "sings": 2.0},

@@ -7,10 +7,10 @@ r"""Measuring samples and models against a grammar's exact probabilities.
   two words and whether it held: which dependencies parallel decoding breaks.
 * `total_variation` — $\tfrac12 \sum_x |\hat q(x) - p(x)|$ between samples and an enumerated
   truth (its own noise floor: the same number for as many samples of the truth).
-* `sentence_nll` — a model's $-\log q(x)$ per sentence: exact for an AR model, the MDLM bound
-  $\sum_{k=1}^{L} \frac1k \mathbb{E}_{|M|=k} \sum_{i \in M} -\log q(x^i \mid x_{\bar M})$ (the
-  continuous-time ELBO of Sahoo et al. 2024 integrated over $t$, estimated over random orders)
-  for a masked LM.  Compare both with ``grammar.entropy()``: the limit is known.
+* `sentence_nll` — a model's $-\log q(x)$ per sentence: exact for an AR model; for a masked LM
+  the MDLM bound (the continuous-time ELBO of Sahoo et al. 2024 equals the expected NLL of
+  decoding one token at a time in a uniformly random order; estimated over random orders).
+  Compare both with ``grammar.entropy()``: the limit is known.
 * `bootstrap` — a confidence interval over sentences (the independent unit), paired when two
   samplers are scored on the same sentences.
 * `training_setup` — the zoo's recipe for the grammar models (``"grammar-mdlm"``, ``"grammar-ar"``).
@@ -82,9 +82,10 @@ def error_kinds(g: Grammar, sentences) -> list[str]:
     return out
 
 
-def agreement_checks(g: Grammar, sentences) -> list[tuple[int, str, int, bool]]:
-    """``(sentence index, "N-V" style link name, distance in words, held?)`` for every agreement
-    of every sentence whose parts of speech form a template (others have no defined links)."""
+def agreement_checks(g: Grammar, sentences) -> list[tuple[int, str, int, int, bool]]:
+    """``(sentence index, link name, i, j, held?)`` for every agreement of every sentence whose
+    parts of speech form a template (others have no defined links): the noun at word i and the
+    word j that must share its number; names like ``"N-V"`` (noun, then the other's category)."""
     links = _projections(g)
     out = []
     for k, words in enumerate(_words(g, sentences)):
@@ -93,8 +94,22 @@ def agreement_checks(g: Grammar, sentences) -> list[tuple[int, str, int, bool]]:
         for i, j in links.get(proj, []):
             ni, nj = _base(cats[i])[1], _base(cats[j])[1]
             if nj is not None:  # "the" carries no number: nothing to agree
-                out.append((k, f"{proj[i]}-{proj[j]}", abs(j - i), ni == nj))
+                out.append((k, f"{proj[i]}-{proj[j]}", i, j, ni == nj))
     return out
+
+
+def passes_per_row(traj) -> torch.Tensor:
+    """(B,) forward passes each sample needed: 1 + the steps after which it still had a mask
+    (a recorded `Trajectory`; rows that finish early, as with ``threshold``, count less)."""
+    still = torch.stack([f.mask.any(1) for f in traj.frames])  # (steps, B)
+    return 1 + still[:-1].sum(0)
+
+
+def reveal_step(traj) -> torch.Tensor:
+    """(B, L) the step at which each text slot was last revealed (from a recorded trajectory)."""
+    masks = torch.stack([f.mask[:, 1:] for f in traj.frames])  # (steps, B, L)
+    still = masks.flip(0).cumsum(0).flip(0) > 0  # masked at this step or at a later one
+    return still.sum(0) + 1
 
 
 def total_variation(samples: list[str], support: list[str], probs: torch.Tensor) -> float:
@@ -126,10 +141,13 @@ def bootstrap(values: torch.Tensor, stat: Callable = torch.mean, n_boot: int = 2
 
 
 @torch.no_grad()
-def sentence_nll(model, g: Grammar, sentences, draws: int = 8, seed: int = 0,
-                 batch_size: int = 256) -> torch.Tensor:
-    """(B,) nats per sentence: exact $-\\log q(x)$ for a causal model, the MDLM bound (averaged
-    over ``draws`` random orders) for a masked LM.  The [EOS] padding is scored too."""
+def sentence_nll(model, g: Grammar, sentences, orders: int = 1, seed: int = 0,
+                 batch_size: int = 64) -> torch.Tensor:
+    """(B,) nats per sentence: exact $-\\log q(x)$ for a causal model; for a masked LM the MDLM
+    bound, estimated over ``orders`` random decoding orders $\\sigma$ per sentence:
+    $\\sum_t -\\log q(x_{\\sigma_t} \\mid x_{\\sigma_{<t}})$ (L rows per order).  Its mean over
+    orders is the continuous-time ELBO (the any-order view of MDLM); for exact conditionals every
+    order gives $-\\log p(x)$ itself.  The [EOS] padding is scored too."""
     device = next(model.parameters()).device
     body = g.encode(sentences) + N_SPECIAL  # (B, L) token ids
     cls = torch.full((len(body), 1), 2, dtype=torch.long)  # [CLS], SPECIAL_TOKENS[2]
@@ -137,30 +155,34 @@ def sentence_nll(model, g: Grammar, sentences, draws: int = 8, seed: int = 0,
     L = g.max_len
     out = []
     gen = torch.Generator().manual_seed(seed)
+    steps = torch.arange(L)
     for rows in ids.split(batch_size):
         if is_causal_lm(model):
             logits = model(input_ids=rows.to(device)).logits[:, :-1].double()
             nll = F.cross_entropy(logits.transpose(1, 2), rows[:, 1:].to(device), reduction="none")
             out.append(nll.sum(1).cpu())
             continue
-        total = torch.zeros(len(rows), dtype=torch.float64)
-        for _ in range(draws):
-            k = torch.randint(1, L + 1, (len(rows),), generator=gen)  # how many are masked
-            order = torch.rand(len(rows), L, generator=gen).argsort(1)
-            masked = torch.zeros(len(rows), L, dtype=torch.bool)
-            masked.scatter_(1, order, torch.arange(L)[None].expand(len(rows), -1) < k[:, None])
-            noisy = rows.clone()
-            noisy[:, 1:][masked] = 4  # [MASK]
-            logits = model(input_ids=noisy.to(device)).logits[:, 1:].double().cpu()
+        b = len(rows)
+        total = torch.zeros(b, dtype=torch.float64)
+        for _ in range(orders):
+            perm = torch.rand(b, L, generator=gen).argsort(1)  # sigma: perm[:, t] decoded at t
+            rank = perm.argsort(1)  # (B, L): when each position is decoded
+            masked = rank[:, None, :] >= steps[None, :, None]  # (B, t, L): hidden at step t
+            noisy = rows[:, None, :].repeat(1, L, 1)  # (B, L steps, 1 + L)
+            noisy[:, :, 1:][masked] = 4  # [MASK]
+            logits = model(input_ids=noisy.reshape(b * L, -1).to(device)).logits.double().cpu()
+            logits = logits.reshape(b, L, L + 1, -1)[:, :, 1:]  # (B, t, L, V)
             logits[..., :N_SPECIAL] = float("-inf")
-            ce = F.cross_entropy(logits.transpose(1, 2), rows[:, 1:], reduction="none")
-            total += L / k * (ce * masked).sum(1)  # E_k uniform of (L / k) sum: the ELBO
-        out.append(total / draws)
+            target = perm[:, :, None, None].expand(-1, -1, 1, logits.shape[-1])
+            picked = logits.gather(2, target)[:, :, 0]  # (B, t, V): the slot decoded at t
+            want = rows[:, 1:].gather(1, perm)  # (B, t)
+            total += F.cross_entropy(picked.transpose(1, 2), want, reduction="none").sum(1)
+        out.append(total / orders)
     return torch.cat(out)
 
 
 TRAINING = {  # steps, batch size, learning rate for the grammar models, per profile
-    "cpu": dict(train_steps=600, batch_size=64, lr=3e-3, warmup=60),
+    "cpu": dict(train_steps=1000, batch_size=64, lr=3e-3, warmup=60),
     "gpu": dict(train_steps=4000, batch_size=256, lr=1e-3, warmup=200),
     "smoke": dict(train_steps=20, batch_size=16, lr=3e-3, warmup=5),
 }

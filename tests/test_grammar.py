@@ -154,5 +154,23 @@ def test_error_kinds_and_agreement_checks(book):
         'a dog says " the cats run .', "the dog runs", "the dog . runs ."])
     assert kinds == ["valid", "agreement", "quotes", "end", "end"]
     checks = grammar_metrics.agreement_checks(book, ["the dog that the cats chase run ."])
-    assert ("N-V", 5, False) in [c[1:] for c in checks]
-    assert ("N-TV", 1, True) in [c[1:] for c in checks]
+    assert ("N-V", 1, 6, False) in [c[1:] for c in checks]
+    assert ("N-TV", 4, 5, True) in [c[1:] for c in checks]
+
+
+def test_sentence_nll_of_the_oracle_is_the_exact_nll(tiny):
+    """For exact conditionals every decoding order factorises p(x): the bound is tight."""
+    sentences, probs = tiny.enumerate()
+    nll = grammar_metrics.sentence_nll(GrammarOracleForMaskedLM(tiny), tiny, sentences, orders=2)
+    assert (nll + probs.log()).abs().max() < 1e-5
+
+
+def test_reveal_step_and_passes_per_row(tiny):
+    tok, oracle = tiny.tokenizer(), GrammarOracleForMaskedLM(tiny)
+    run = dl.generate(oracle, tok, prompts=[""], length=4, steps=4, strategy="low_confidence",
+                      seed=0, num_samples=8)
+    assert sorted(grammar_metrics.reveal_step(run)[0].tolist()) == [1, 2, 3, 4]
+    assert grammar_metrics.passes_per_row(run).tolist() == [4] * 8
+    fast = dl.generate(oracle, tok, prompts=[""], length=4, steps=4, strategy="threshold",
+                       threshold=0.0, seed=0, num_samples=8)
+    assert grammar_metrics.passes_per_row(fast).tolist() == [1] * 8
