@@ -16,6 +16,7 @@ The public API (the book, the tests and outside users rely on these names)::
 """
 
 from . import (
+    grammar,
     metrics,
     noise,
     notebook,
@@ -47,7 +48,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
-    "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "load",
+    "Frame", "History", "Profile", "Trajectory", "cache_dir", "generate", "get_device", "grammar",
+    "load",
     "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
     "reference_samplers", "sampling", "save", "seed_everything", "split_corpus", "strategies",
     "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",

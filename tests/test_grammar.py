@@ -174,3 +174,17 @@ def test_reveal_step_and_passes_per_row(tiny):
     fast = dl.generate(oracle, tok, prompts=[""], length=4, steps=4, strategy="threshold",
                        threshold=0.0, seed=0, num_samples=8)
     assert grammar_metrics.passes_per_row(fast).tolist() == [1] * 8
+
+
+def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
+    prof = dl.profile("smoke")
+    for kind in dl.zoo.GRAMMAR_RECIPES:
+        model, tok, info = dl.zoo.pretrained(kind, prof, progress=False)
+        steps = grammar_metrics.TRAINING["smoke"]["train_steps"]
+        assert info["trained_now"] and info["steps"] == steps
+        assert not dl.zoo.pretrained(kind, prof, progress=False)[2]["trained_now"]
+        run = dl.generate(model, tok, prompts=[""], length=book.max_len, steps=4, seed=0,
+                          num_samples=4, **({} if kind.endswith("ar") else
+                                            {"strategy": "ancestral"}))
+        assert book.log_prob(run.texts).shape == (4,)  # every sampled word is in the vocabulary
