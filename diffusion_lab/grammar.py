@@ -255,7 +255,7 @@ ADVERBS = ["today", "again", "slowly", "now"]
 
 
 def book_language(max_len: int = 16) -> Grammar:
-    """The chapter's language: 95 words, agreement across relative clauses, quotes, a full stop.
+    """The chapter's language: 92 words, agreement across relative clauses, quotes, a full stop.
 
     ``S -> NP.n VP.n .`` (80%) or ``NP.n SAY.n " NP.m VP.m " .`` (20%), each number n, m
     sg/pl with probability 1/2.  The subject noun agrees with its determiner (``a``, ``this``,
