@@ -9,6 +9,8 @@ models instead of many poor ones.  Recipes:
 * ``"variable"`` — the seed article's ten masking rates (chapter 3)
 * ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
 * ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
+* ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
+  (budget: ``grammar_metrics.TRAINING``), for the chapter on parallel decoding and the intro
 
 All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
 profile, so comparisons between them are at equal compute (equal tokens seen).
