@@ -26,6 +26,7 @@ from . import (
     denoiser,
     exercises,
     export,
+    grammar,
     metrics,
     noise,
     notebook,
@@ -58,8 +59,8 @@ __version__ = "0.1.0"
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
-    "categorical", "denoiser", "exercises", "export", "generate", "get_device", "load", "load_corpus",
-    "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
+    "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
+    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
     "split_corpus", "strategies",
     "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",

@@ -9,6 +9,8 @@ models instead of many poor ones.  Recipes:
 * ``"variable_rate"`` — the seed article's ten masking rates (chapter 3; old name ``"variable"``)
 * ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
 * ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
+* ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
+  (budget: ``grammar_metrics.TRAINING``), for the chapter on parallel decoding and the intro
 
 All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
 profile, so comparisons between them are at equal compute (equal tokens seen).
@@ -36,6 +38,7 @@ from .settings import TrainSettings
 from .train import train
 
 RECIPES = ("mlm", "variable_rate", "mdlm", "ar")  # "variable" (the old name) is accepted too
+GRAMMAR_RECIPES = ("grammar-mdlm", "grammar-ar")  # trained on dl.grammar.book_language()
 TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
                  train_module)
 
@@ -43,36 +46,48 @@ TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, setting
 def corpus(prof: Profile | None = None) -> tuple[str, str]:
     """(train, held-out) text of the profile's corpus; held-out is the last 5%."""
     prof = prof or get_profile()
+    if prof.corpus == "grammar":
+        from . import grammar_metrics
+        return grammar_metrics.corpus(prof)
     return data.split_corpus(data.load_corpus(prof.corpus), 0.05)
 
 
 def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
     """The character tokenizer of the profile's corpus (every character of the full text)."""
     prof = prof or get_profile()
+    if prof.corpus == "grammar":
+        from .grammar import book_language
+        return book_language().tokenizer()
     return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
 
 
 def recipe(kind: str, prof: Profile) -> TrainSettings:
     """The `TrainSettings` the zoo trains ``kind`` with under profile ``prof``."""
-    return TrainSettings(objective=kind, steps=prof.train_steps, batch_size=prof.batch_size,
+    return TrainSettings(objective=kind.removeprefix("grammar-"), steps=prof.train_steps, batch_size=prof.batch_size,
                          seq_len=prof.seq_len, lr=prof.lr, seed=0, warmup=prof.warmup,
                          eval_every=prof.train_steps,
                          checkpoint_every=max(1, prof.train_steps // 4))
 
 
-def code_hash() -> str:
-    """SHA-256 of the source of `TRAINING_CODE` (what the trained weights depend on)."""
+def code_hash(extra: tuple = ()) -> str:
+    """SHA-256 of the source of `TRAINING_CODE` and ``extra`` (what the weights depend on)."""
     digest = hashlib.sha256()
-    for module in TRAINING_CODE:
+    for module in TRAINING_CODE + tuple(extra):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()
+
+
+def _grammar_code() -> tuple:
+    from . import grammar, grammar_metrics  # the language and its training recipe
+    return grammar, grammar_metrics
 
 
 def _key(kind: str, prof: Profile) -> str:
     cfg = dataclasses.asdict(recipe(kind, prof))
     cfg.pop("progress")  # a progress bar does not change the weights
     what = json.dumps({"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
-                       "code": code_hash()}, sort_keys=True)
+                       "code": code_hash(_grammar_code() if kind in GRAMMAR_RECIPES else ())},
+                      sort_keys=True)
     return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-S{prof.train_steps}-"
             f"{hashlib.sha256(what.encode()).hexdigest()[:12]}")
 
@@ -87,10 +102,14 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
     and whether this call trained or loaded the model.
     """
-    kind = canonical_objective(kind)
-    if kind not in RECIPES:
-        raise ValueError(f"kind must be one of {list(RECIPES)}, got {kind!r}")
+    if kind not in GRAMMAR_RECIPES:
+        kind = canonical_objective(kind)
+    if kind not in RECIPES + GRAMMAR_RECIPES:
+        raise ValueError(f"kind must be one of {list(RECIPES + GRAMMAR_RECIPES)}, got {kind!r}")
     prof = prof or get_profile()
+    if kind in GRAMMAR_RECIPES:
+        from .grammar_metrics import training_setup
+        prof = training_setup(prof)
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
     folder = cache_dir() / _key(kind, prof)
@@ -122,7 +141,8 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     seed_everything(0)
     train_text, valid_text = corpus(prof)
     tok = tokenizer(prof)
-    factory = tiny_ar if kind == "ar" else tiny_mlm
+    objective = kind.removeprefix("grammar-")
+    factory = tiny_ar if objective == "ar" else tiny_mlm
     model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
     hist = train(model, tok, train_text, recipe(kind, prof).with_(progress=progress),
                  eval_texts=valid_text, checkpoint_dir=folder / "checkpoints", resume=True,
