@@ -38,8 +38,8 @@ import torch
 
 from .config import Profile, cache_dir
 from .config import profile as get_profile
-from .tokenization import require_mask_token
 from .models import is_causal_lm, max_positions
+from .tokenization import require_mask_token
 from .zoo import _lock
 
 EXPORT_VERSION = 1

@@ -63,9 +63,9 @@ def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
 
 def recipe(kind: str, prof: Profile) -> TrainSettings:
     """The `TrainSettings` the zoo trains ``kind`` with under profile ``prof``."""
-    return TrainSettings(objective=kind.removeprefix("grammar-"), steps=prof.train_steps, batch_size=prof.batch_size,
-                         seq_len=prof.seq_len, lr=prof.lr, seed=0, warmup=prof.warmup,
-                         eval_every=prof.train_steps,
+    return TrainSettings(objective=kind.removeprefix("grammar-"), steps=prof.train_steps,
+                         batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
+                         warmup=prof.warmup, eval_every=prof.train_steps,
                          checkpoint_every=max(1, prof.train_steps // 4))
 
 
