@@ -279,3 +279,20 @@ def test_wrong_digit(tiny):
     assert "p_wrong is off" in hint
     assert "empty" in fails(ch6.check_wrong_digit, ..., 0.5, run, model, task_tok, given, digits,
                             task.length)
+
+
+def test_left_to_right_strategy(tok):
+    dl.seed_everything(0)
+    model = dl.tiny_mlm(tok, size="xs", max_length=16).eval()
+
+    @dl.register_strategy("ex6_left_to_right")
+    def right(ctx):
+        pos = torch.arange(ctx.x.shape[1], device=ctx.x.device, dtype=torch.float64)
+        score = (-pos).expand_as(ctx.p).masked_fill(~(ctx.masked & ctx.region), float("-inf"))
+        return dl.strategies.top_k_mask(score, ctx.reveal_count()), ctx.nothing()
+
+    assert ch5.check_left_to_right("ex6_left_to_right", model, tok, 12, 4, 3)
+    hint = fails(ch5.check_left_to_right, "low_confidence", model, tok, 12, 4, 3)
+    assert "right of a masked one" in hint
+    assert "register the rule first" in fails(ch5.check_left_to_right, "nope", model, tok, 12, 4, 3)
+    assert "empty" in fails(ch5.check_left_to_right, ..., model, tok, 12, 4, 3)

@@ -77,3 +77,24 @@ def check_few_steps(n_steps, curve: dict, step_counts) -> str:
     require(n >= want, f"{int(n)} steps score more than 0.1 bits/char above the best")
     require(n == want, f"{int(n)} steps is enough, but a smaller measured count is too")
     return f"{int(n)} steps instead of {step_counts[-1]}"
+
+
+@checker("ch5-ex6")
+def check_left_to_right(name, model, tok, length: int, steps: int, num_samples: int) -> str:
+    """A registered strategy ``name`` decodes strictly left to right, as many slots per step as
+    the schedule asks, and leaves no mask (checked on the frames of a real run)."""
+    from ..registry import STRATEGIES
+
+    answered(name, "name")
+    require(name in STRATEGIES, f"register the rule first: @dl.register_strategy({name!r})")
+    run = generate(model, tok, prompts=[""], length=length, steps=steps, strategy=name, seed=0,
+                   num_samples=num_samples)
+    free, pos = ~run.fixed, torch.arange(run.fixed.shape[1])
+    for frame in run.frames:  # every decoded slot lies left of every slot still masked
+        last_decoded = torch.where(free & ~frame.mask, pos, -1).max(1).values
+        first_masked = torch.where(free & frame.mask, pos, len(pos)).min(1).values
+        require(bool((last_decoded < first_masked).all()),
+                f"step {frame.step}: a slot was revealed to the right of a masked one")
+    require(not run.frames[-1].mask.any(), "the last step must leave no mask")
+    require(len(run.frames) == steps, "reveal as many slots per step as the schedule asks")
+    return repr(run.texts[0][:60])
