@@ -154,6 +154,16 @@ def qa_recipe(prof: Profile) -> TrainSettings:
                          seed=0, warmup=min(100, steps // 5 + 1))
 
 
+def qa_key(kind: str, prof: Profile) -> str:
+    """The cache folder name of QA model ``kind``: settings, code and ``qa`` source hashed."""
+    cfg = dataclasses.asdict(qa_recipe(prof))
+    cfg.pop("progress")
+    what = json.dumps({"settings": cfg, "kind": kind, "n": QA_TRAIN_PAIRS, "code": code_hash(),
+                       "qa": hashlib.sha256(inspect.getsource(qa).encode()).hexdigest()},
+                      sort_keys=True)
+    return f"qa-{kind}-{prof.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+
+
 def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = False,
                   progress: bool = True, device=None):
     """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"), trained once and cached.
@@ -162,12 +172,7 @@ def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = Fal
     if kind not in QA_KINDS:
         raise ValueError(f"kind must be one of {list(QA_KINDS)}, got {kind!r}")
     prof = prof or get_profile()
-    cfg = dataclasses.asdict(qa_recipe(prof))
-    cfg.pop("progress")
-    what = json.dumps({"settings": cfg, "kind": kind, "n": QA_TRAIN_PAIRS, "code": code_hash(),
-                       "qa": hashlib.sha256(inspect.getsource(qa).encode()).hexdigest()},
-                      sort_keys=True)
-    folder = cache_dir() / f"qa-{kind}-{prof.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    folder = cache_dir() / qa_key(kind, prof)
     folder.mkdir(parents=True, exist_ok=True)
     with _lock(folder / ".lock"):
         if (folder / "train_info.json").is_file() and not retrain:
