@@ -29,10 +29,10 @@ from transformers import PreTrainedTokenizerBase
 from .tokenization import (  # noqa: F401 - re-exported: dl.data.* is public
     SPECIAL_TOKENS,
     CharTokenizer,
-    _as_text_list,
-    _require_token_id,
     anchor_id,
+    as_text_list,
     encode_corpus,
+    require_token_id,
     train_tokenizer,
 )
 
@@ -217,11 +217,11 @@ def pad_examples(tok: PreTrainedTokenizerBase, texts: list[str], seq_len: int) -
 
     "[MASK]" written inside a text becomes the mask token, so infill prompts can be padded too.
     """
-    items = _as_text_list(texts)
+    items = as_text_list(texts)
     if not items:
         raise ValueError("texts must contain at least one example; got an empty list")
     _check_int_at_least(seq_len, "seq_len", 2)
-    cls_id, pad_id = anchor_id(tok), _require_token_id(tok, "pad_token")
+    cls_id, pad_id = anchor_id(tok), require_token_id(tok, "pad_token")
     rows = torch.full((len(items), seq_len), pad_id, dtype=torch.long)
     rows[:, 0] = cls_id
     for i, text in enumerate(items):
@@ -251,7 +251,7 @@ def pad_pairs(tok: PreTrainedTokenizerBase, pairs, seq_len: int):
             raise TypeError(f"pairs[{i}] must be a (prompt, response) pair of str, "
                             f"got {pair!r:.60}")
     _check_int_at_least(seq_len, "seq_len", 3)
-    cls_id, eos_id = anchor_id(tok), _require_token_id(tok, "eos_token")
+    cls_id, eos_id = anchor_id(tok), require_token_id(tok, "eos_token")
     rows = torch.full((len(pairs), seq_len), eos_id, dtype=torch.long)
     rows[:, 0] = cls_id
     fixed = torch.zeros_like(rows, dtype=torch.bool)

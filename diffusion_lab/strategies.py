@@ -29,144 +29,28 @@ Adding a sampler, in a notebook or here::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from . import noise
 from .categorical import gumbel_noise
-
-
-@dataclass
-class StepContext:
-    """Everything a rule may look at; tensors are (B, L) unless noted."""
-
-    x: torch.Tensor  # current ids (masks included)
-    masked: torch.Tensor  # True where x is [MASK]
-    region: torch.Tensor  # slots this step may touch (free, and in the current block)
-    proposal: torch.Tensor  # \hat x, sampled for region slots
-    p: torch.Tensor  # model probability of the proposal (0 outside the region)
-    conf: torch.Tensor  # confidence each decoded token had when it was decoded
-    t: float
-    s: float
-    step: int  # index within the block, 0..n-1
-    n: int  # steps in this block
-    generator: torch.Generator
-    options: dict = field(default_factory=dict)  # the strategy's defaults, updated by the caller
-
-    def rand(self) -> torch.Tensor:
-        """(B, L) float64 uniforms from the sampler's generator."""
-        return torch.rand(self.x.shape, generator=self.generator, device=self.x.device,
-                          dtype=torch.float64)
-
-    def option(self, name: str, default=None):
-        return self.options.get(name, default)
-
-    def nothing(self) -> torch.Tensor:
-        """(B, L) all False: "update nothing" or "remask nothing"."""
-        return torch.zeros_like(self.masked)
-
-    @property
-    def last(self) -> bool:
-        """True on the block's last step (after it, `leave_no_mask` holds)."""
-        return self.step == self.n - 1
-
-    @property
-    def rate_s(self) -> float:
-        """Fraction of the region that should still be masked after this step."""
-        return float(noise.mask_rate(self.s, self.option("schedule", "linear")))
-
-    def reveal_count(self, extra: torch.Tensor | int = 0) -> torch.Tensor:
-        """(B,) how many masked region slots to reveal so that round(N * rate(s)) stay masked."""
-        total = self.region.sum(1)
-        target = torch.round(total.double() * self.rate_s).long()
-        now = (self.masked & self.region).sum(1)
-        return (now - target + extra).clamp(min=0)
-
-
-def linear_time_grid(n: int, options: Mapping[str, Any]) -> list[float]:
-    """$t_i = 1 - i / n$ for $i = 0..n$: the grid of every sampler but ReMDM-loop."""
-    return [1 - i / n for i in range(n + 1)]
-
-
-def all_revealed(ctx: StepContext, masked_after: torch.Tensor) -> bool:
-    """The default early stop: no masked slot is left in the region (e.g. "threshold")."""
-    return not bool((masked_after & ctx.region).any())
-
-
-def leave_no_mask(ctx: StepContext, update: torch.Tensor, remask: torch.Tensor):
-    """The rule every sampler shares: a block's last step reveals every masked slot of the
-    region and remasks nothing, so sampling ends with no [MASK].  Other steps pass through."""
-    if not ctx.last:
-        return update, remask
-    return update | (ctx.masked & ctx.region), torch.zeros_like(remask)
-
-
-COMMON_OPTIONS = {"schedule": "linear"}  # the noise schedule behind rate(s) and alpha_t
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """A registered sampler: its rule and everything else that differs between samplers."""
-
-    rule: Callable[[StepContext], tuple[torch.Tensor, torch.Tensor]]
-    start: str = "mask"  # "mask" (absorbing) or "uniform" (SUNDAE's random tokens)
-    revises: bool = False  # may change a token that was already decoded
-    doc: str = ""
-    options: Mapping[str, Any] = field(default_factory=dict)  # accepted options and defaults
-    time_grid: Callable[[int, Mapping[str, Any]], list[float]] = linear_time_grid
-    finished: Callable[[StepContext, torch.Tensor], bool] = all_revealed
-
-    def resolve_options(self, name: str, given: Mapping[str, Any]) -> dict:
-        """The defaults updated by ``given``; an option the strategy does not declare is a
-        ValueError naming it and listing the valid ones (no misspelling goes unnoticed)."""
-        unknown = sorted(set(given) - set(self.options))
-        if unknown:
-            raise ValueError(f"strategy {name!r} has no option {unknown[0]!r}; its options are "
-                             f"{sorted(self.options) or 'none'}")
-        return {**self.options, **given}
-
-
-STRATEGIES: dict[str, Strategy] = {}
-ALIASES = {"random": "random_remask"}  # old name -> name: old notebooks keep working
-
-
-def register(name: str, *, start: str = "mask", revises: bool = False,
-             options: Mapping[str, Any] | None = None, time_grid=None, finished=None):
-    """Decorator: add ``rule`` to the registry under ``name`` (replacing one of the same name).
-
-    ``options``: the options the rule reads with ``ctx.option(name)`` and their defaults (the
-    noise ``schedule`` is always accepted); ``start``: "mask" or "uniform"; ``revises``: the
-    rule may change decoded tokens (given ``revisable`` prompt tokens included); ``time_grid``:
-    ``f(n, options) -> [t_0 = 1, ..., t_n = 0]``; ``finished``: ``f(ctx, masked_after) -> bool``,
-    True to stop the block early.  Usable from a notebook as ``dl.register_strategy``.
-    """
-    if not isinstance(name, str) or not name or name == "ar" or name in ALIASES:
-        raise ValueError(f"name must be a new non-empty str (not 'ar' or an alias in "
-                         f"{sorted(ALIASES)}), got {name!r}")
-    if start not in ("mask", "uniform"):
-        raise ValueError(f"start must be 'mask' or 'uniform', got {start!r}")
-
-    def wrap(rule):
-        STRATEGIES[name] = Strategy(rule, start, revises, (rule.__doc__ or "").strip(),
-                                    {**COMMON_OPTIONS, **(options or {})},
-                                    time_grid or linear_time_grid, finished or all_revealed)
-        return rule
-
-    return wrap
-
-
-register_strategy = register
-
-
-def top_k_mask(score: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """(B, L) True at the ``k[b]`` highest finite scores of each row (vectorised ranks)."""
-    order = score.argsort(dim=1, descending=True, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(score.shape[1], device=score.device).expand_as(order))
-    return (ranks < k[:, None]) & torch.isfinite(score)
+from .registry import (  # noqa: F401 - the machinery, public here: dl.strategies.*
+    ALIASES,
+    COMMON_OPTIONS,
+    STRATEGIES,
+    StepContext,
+    Strategy,
+    all_revealed,
+    get_strategy,
+    leave_no_mask,
+    linear_time_grid,
+    never,
+    register,
+    register_strategy,
+    top_k_mask,
+)
 
 
 def _where_masked(ctx: StepContext, score: torch.Tensor) -> torch.Tensor:
@@ -183,11 +67,24 @@ def ancestral(ctx: StepContext):
     return ctx.masked & ctx.region & (ctx.rand() < p_reveal), ctx.nothing()
 
 
-@register("low_confidence")
+def llada_count(ctx: StepContext) -> torch.Tensor:
+    """(B,) LLaDA's ``get_num_transfer_tokens``: the block's N slots over n steps, N // n per
+    step and one more in each of the first N mod n steps (60 slots, 16 steps: 4 x 12, 3 x 4)."""
+    total = ctx.region.sum(1)
+    return total // ctx.n + (ctx.step < total % ctx.n).long()
+
+
+@register("low_confidence", options={"counts": "schedule"})
 def low_confidence(ctx: StepContext):
     """Mask-Predict / LLaDA: reveal the most confident masked slots, as many as the schedule
-    asks; a decoded token is never remasked."""
-    return top_k_mask(_where_masked(ctx, ctx.p), ctx.reveal_count()), ctx.nothing()
+    asks (``counts="schedule"``: round(N rate(s)) stay masked) or as LLaDA's code counts them
+    (``counts="llada"``: the remainder in the first steps, `llada_count`); a decoded token is
+    never remasked."""
+    counts = ctx.option("counts")
+    if counts not in ("schedule", "llada"):
+        raise ValueError(f"low_confidence counts must be 'schedule' or 'llada', got {counts!r}")
+    k = llada_count(ctx) if counts == "llada" else ctx.reveal_count()
+    return top_k_mask(_where_masked(ctx, ctx.p), k), ctx.nothing()
 
 
 @register("maskgit", options={"gumbel_temperature": 4.5})
@@ -215,11 +112,12 @@ def threshold(ctx: StepContext):
     return (torch.isfinite(score) & (score > tau)) | best, ctx.nothing()
 
 
-@register("random_remask", revises=True)
+@register("random_remask", revises=True, finished=never)
 def random_remask(ctx: StepContext):
     """The seed article's sampler (old name ``"random"``): overwrite every slot with a fresh
     sample, then remask each one independently with probability rate(s) (0.9, 0.8, ... 0 for 10
-    steps) - at random, not by confidence.  It relies on the model copying visible tokens
+    steps) - at random, not by confidence; like the article it always runs all its steps, even
+    when a step happens to leave no mask.  It relies on the model copying visible tokens
     (RoBERTa and our 80/10/10 BERT learned to; a model trained only on masked slots did not -
     chapter 3 measures the difference; ``gibbs`` with ``p_max=1, p_min=0, anneal=1`` is the
     carry-over variant)."""
@@ -300,7 +198,8 @@ def remdm(ctx: StepContext):
     slots revealed with probability (alpha_s - (1 - sigma_t) alpha_t) / (1 - alpha_t), with
     sigma_t <= sigma_max = min(1, (1 - alpha_s) / alpha_t).  ``variant``: "cap" sigma =
     min(eta, sigma_max); "rescale" (default) sigma = eta * sigma_max; "conf" sigma_i = sigma_max *
-    softmax(-conf)_i over decoded tokens; "loop" runs MDLM to t_on = 0.1, loops there for 20% of
+    softmax(-conf)_i over decoded tokens and 0 at masked slots, which therefore reveal at MDLM's
+    rate (as in ReMDM's code); "loop" runs MDLM to t_on = 0.1, loops there for 20% of
     the steps with sigma = ``eta_loop``, then finishes (its time grid: `remdm_time_grid`)."""
     sched = ctx.option("schedule")
     a_t, a_s = float(noise.alpha(ctx.t, sched)), float(noise.alpha(ctx.s, sched))
@@ -323,6 +222,8 @@ def remdm(ctx: StepContext):
     if ctx.last or a_t <= 0:
         sigma = torch.zeros_like(sigma)  # keeps p_reveal a probability; leave_no_mask does the rest
     row_sigma = (sigma * decoded).sum(1) / decoded.sum(1).clamp(min=1)  # (B,)
+    if variant == "conf":  # ReMDM: sigma is 0 at a masked slot, so it reveals at MDLM's rate
+        row_sigma = torch.zeros_like(row_sigma)
     p_reveal = ((a_s - (1 - row_sigma) * a_t) / max(1e-12, 1 - a_t)).clamp(0, 1)[:, None]
     u = ctx.rand()
     return ctx.masked & ctx.region & (u < p_reveal), decoded & (u < sigma)
@@ -342,12 +243,3 @@ def sundae(ctx: StepContext):
     (e.g. 0.5)."""
     frac = 1.0 if ctx.last else ctx.option("update_fraction")
     return ctx.region & (ctx.rand() < frac), ctx.nothing()
-
-
-def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name`` (old names in `ALIASES` accepted)."""
-    name = ALIASES.get(name, name)
-    if name not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)} (or 'ar' for a causal "
-                         f"model), got {name!r}")
-    return STRATEGIES[name]

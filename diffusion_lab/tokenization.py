@@ -27,7 +27,7 @@ _SPECIAL_KWARGS = dict(
 )
 
 
-def _as_text_list(texts: str | Iterable[str], arg: str = "texts") -> list[str]:
+def as_text_list(texts: str | Iterable[str], arg: str = "texts") -> list[str]:
     items = [texts] if isinstance(texts, str) else list(texts)
     for i, t in enumerate(items):
         if not isinstance(t, str):
@@ -52,7 +52,7 @@ class CharTokenizer(PreTrainedTokenizerFast):
     @classmethod
     def from_texts(cls, texts: str | Iterable[str], *, extra_chars: str = "") -> CharTokenizer:
         """Vocabulary: special tokens, the sorted distinct characters (+ ``extra_chars``), [EOS]."""
-        items = _as_text_list(texts)
+        items = as_text_list(texts)
         if not isinstance(extra_chars, str):
             raise TypeError(f"extra_chars must be a str; got {type(extra_chars).__name__}")
         chars = sorted(set(extra_chars).union(*map(set, items)))
@@ -83,7 +83,7 @@ def train_tokenizer(texts: str | Iterable[str], vocab_size: int = 2048) -> PreTr
     Every string is encodable (the 256 byte symbols are always in the vocabulary) and
     ``decode(encode(s)) == s``. ``vocab_size`` counts special tokens, bytes and merges.
     """
-    items = _as_text_list(texts)
+    items = as_text_list(texts)
     min_size = len(SPECIAL_TOKENS) + 1 + 256
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < min_size:
         raise ValueError(
@@ -129,7 +129,7 @@ def anchor_id(tok: PreTrainedTokenizerBase) -> int:
                      "one of them anchors position 0 of every row")
 
 
-def _require_token_id(tok: PreTrainedTokenizerBase, attr: str) -> int:
+def require_token_id(tok: PreTrainedTokenizerBase, attr: str) -> int:
     token_id = getattr(tok, f"{attr}_id", None)
     if token_id is None:
         raise ValueError(f"tokenizer has no {attr} ({type(tok).__name__}.{attr} is None)")

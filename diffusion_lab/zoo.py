@@ -17,13 +17,15 @@ and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2
 All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
 profile, so comparisons between them are at equal compute (equal tokens seen).
 
-The cache folder's name ends in a hash of the training settings and of the source code of every
-module that shapes the trained weights (`TRAINING_CODE`): change the loss, the noise, the model
-or the loop, and the next call trains afresh — no version number to remember to bump.
+The cache folder's name ends in a hash of the training settings and of the code of every module
+that shapes the trained weights (`TRAINING_CODE`, docstrings and comments left out): change the
+loss, the noise, the model or the loop, and the next call trains afresh — no version number to
+remember to bump.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import inspect
@@ -64,11 +66,23 @@ def recipe(kind: str, prof: Profile) -> TrainSettings:
                          checkpoint_every=max(1, prof.train_steps // 4))
 
 
+def code_fingerprint(source: str) -> str:
+    """The code of ``source`` without comments, docstrings and layout (``ast.dump``): editing
+    prose does not retrain the zoo, editing code does."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_hash() -> str:
-    """SHA-256 of the source of `TRAINING_CODE` (what the trained weights depend on)."""
+    """SHA-256 of the code of `TRAINING_CODE` (what the trained weights depend on)."""
     digest = hashlib.sha256()
     for module in TRAINING_CODE:
-        digest.update(inspect.getsource(module).encode())
+        digest.update(code_fingerprint(inspect.getsource(module)).encode())
     return digest.hexdigest()
 
 

@@ -158,3 +158,61 @@ def test_the_terminal_animation_prints_one_line_per_step(model, tok):
     lines = out.getvalue().splitlines()
     assert len(lines) == traj.num_steps == 5
     assert "\u2592" in lines[0] and "\u2592" not in lines[-1]
+
+
+# ------------------------------------- parity with the reference implementations (issue 10)
+
+
+def test_low_confidence_llada_counts_put_the_remainder_first(tok):
+    """LLaDA's get_num_transfer_tokens (Nie et al. 2025, Algorithm / generate.py): 60 masked
+    slots over 16 steps reveal 4 in each of the first 12 steps and 3 in the last 4."""
+    torch.manual_seed(0)
+    model = dl.tiny_mlm(tok, size="xs", max_length=64).eval()
+    traj = dl.generate(model, tok, [""], length=60, steps=16, strategy="low_confidence",
+                       counts="llada", seed=0)
+    assert [int(f.revealed.sum()) for f in traj.frames] == [4] * 12 + [3] * 4
+    default = dl.generate(model, tok, [""], length=60, steps=16, strategy="low_confidence", seed=0)
+    assert [int(f.revealed.sum()) for f in default.frames] != [4] * 12 + [3] * 4
+    with pytest.raises(ValueError, match="counts"):
+        dl.generate(model, tok, [""], length=8, steps=2, strategy="low_confidence", counts="x")
+
+
+def test_remdm_conf_reveals_masked_slots_at_mdlm_rate():
+    """ReMDM (Wang et al. 2025, eq. for sigma_t^conf): sigma is 0 at a masked slot, so with
+    t = 0.75 -> s = 0.71875 (32 linear steps), 64 decoded and 192 masked slots, a step reveals
+    192 (alpha_s - alpha_t) / (1 - alpha_t) = 8.0 slots on average (not ~9 as with the row's
+    mean sigma)."""
+    rows, width = 4000, 256
+    masked = torch.zeros(rows, width, dtype=torch.bool)
+    masked[:, 64:] = True
+    x = torch.full((rows, width), 7)
+    ctx = dl.strategies.StepContext(
+        x=x, masked=masked, region=torch.ones_like(masked), proposal=x,
+        p=torch.full((rows, width), 0.5), conf=torch.rand(rows, width,
+                                                          generator=torch.Generator().manual_seed(0)),
+        t=0.75, s=0.71875, step=8, n=32, generator=torch.Generator().manual_seed(1),
+        options={**dl.STRATEGIES["remdm"].options, "variant": "conf"})
+    update, _ = dl.strategies.remdm(ctx)
+    per_step = update.sum(1).double()
+    assert abs(per_step.mean().item() - 8.0) < 4 * per_step.std().item() / rows ** 0.5
+
+
+def test_random_remask_always_runs_all_its_steps(model, tok):
+    """The article's loop runs its 10 steps whatever happens; at length 8 a step often leaves no
+    mask early (the library stopped there before)."""
+    for seed in range(6):
+        traj = dl.generate(model, tok, [""], length=8, steps=10, strategy="random_remask",
+                           seed=seed)
+        assert traj.num_steps == 10
+
+
+def test_the_zoo_key_follows_code_not_prose():
+    from diffusion_lab import zoo
+
+    code = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
+    prose = 'def f(x):\n    """Twice x, reworded."""\n    # a new comment\n    return 2 * x\n'
+    changed = 'def f(x):\n    """Double."""\n    return 3 * x\n'
+    assert zoo.code_fingerprint(code) == zoo.code_fingerprint(prose)
+    assert zoo.code_fingerprint(code) != zoo.code_fingerprint(changed)
+    prof = dl.profile("smoke")
+    assert zoo._key("mdlm", prof) != zoo._key("mdlm", prof.with_(lr=1e-3))  # settings count
