@@ -13,6 +13,8 @@ The public API (the book, the tests and outside users rely on these names)::
     traj = dl.generate(model, tok, prompts=["ROMEO:"], length=128, steps=32,
                        strategy="low_confidence", seed=0)
     traj.texts, traj.frames
+    pairs = dl.qa.pairs(4000, seed=0)                     # questions with exact checkers
+    dl.train(model, tok, pairs, objective="sft", seq_len=20)  # LLaDA's SFT; answers end at [EOS]
 
 Settings are frozen dataclasses (`SampleSettings`, `TrainSettings`) behind the keyword forms; a
 reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).  ``dl.viz``
@@ -31,6 +33,7 @@ from . import (
     noise,
     notebook,
     objectives,
+    qa,
     reference_samplers,
     sampling,
     strategies,
@@ -60,7 +63,7 @@ __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
     "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
-    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile",
+    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
     "split_corpus", "strategies",
     "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",

@@ -2,7 +2,8 @@
 
 One forward pass per token with a KV cache (``past_key_values``), so the race against diffusion
 (`viz.race`) and the speed benchmark compare like with like.  Frames show the unwritten slots as
-[MASK] so both kinds of trajectory animate the same way.
+[MASK] so both kinds of trajectory animate the same way.  Sampling stops once every row has
+written [EOS] (the slots after it become [EOS]): an AR model pays only for the answer it writes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .categorical import sample_filtered
 from .denoiser import TokenInfo, ban
 from .models import is_causal_lm
 from .tokenization import anchor_id
-from .trajectory import Frame, Trajectory
+from .trajectory import Frame, Trajectory, decode_texts
 
 
 @torch.no_grad()
@@ -63,6 +64,12 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
                      conf.cpu().clone(), revealed.cpu().clone(), empty.cpu().clone())
 
     start, frames, passes = frame(0, empty), [], 0
+    eos_id = getattr(tok, "eos_token_id", None)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+
+    def done_at(ids):  # (B, L) True from each row's first generated [EOS] on
+        hit = (ids == eos_id) & ~fixed
+        return hit.cumsum(1) > 0
     tick = time.perf_counter()
     model.eval()
     # transformers >= 5.2x names the KV cache `cache`; earlier releases `past_key_values`
@@ -76,15 +83,20 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
         x[:, pos] = token
         conf[:, pos] = logits.softmax(-1).gather(-1, token[:, None])[:, 0].float()
         inputs = token[:, None]
+        finished = finished | (token == eos_id) if eos_id is not None else finished
         if record:
             revealed = empty.clone()
             revealed[:, pos] = True
             frames.append(frame(len(frames) + 1, revealed))
             if callback_on_step_end is not None and callback_on_step_end(len(frames), frames[-1]):
                 break
+        if bool(finished.all()):
+            break
     seconds = time.perf_counter() - tick
     if not cfg.record or not frames:
         frames = [frame(1, empty)]
-    texts = tok.batch_decode(x[:, 1:].cpu().tolist(), skip_special_tokens=False,
-                             clean_up_tokenization_spaces=False)
+    if eos_id is not None:  # after a row's [EOS], the rest of it is [EOS] too
+        x[:, 1:] = torch.where(done_at(x)[:, 1:] & ~fixed[:, 1:] & (x[:, 1:] == mask_id),
+                               eos_id, x[:, 1:])
+    texts = decode_texts(tok, x, fixed)
     return Trajectory(texts, frames, start, fixed.cpu(), tok, "ar", passes, seconds)

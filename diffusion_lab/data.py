@@ -233,3 +233,35 @@ def pad_examples(tok: PreTrainedTokenizerBase, texts: list[str], seq_len: int) -
             )
         rows[i, 1 : 1 + len(token_ids)] = torch.tensor(token_ids, dtype=torch.long)
     return rows
+
+
+def pad_pairs(tok: PreTrainedTokenizerBase, pairs, seq_len: int):
+    """Rows ``anchor + prompt + response + [EOS]...`` of ``seq_len`` tokens, and the prompt mask.
+
+    As LLaDA's SFT (Nie et al. 2025): every row is filled up to ``seq_len`` with [EOS], so the
+    response region has a fixed length and the model learns to write [EOS] where an answer ends.
+    Returns ``(ids, fixed)``, each (N, seq_len); ``fixed`` is True on the anchor and the prompt.
+    """
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, (list, tuple)) or not pairs:
+        raise TypeError(f"pairs must be a non-empty list of (prompt, response) str pairs, got "
+                        f"{pairs!r:.60}")
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2
+                and all(isinstance(s, str) for s in pair)):
+            raise TypeError(f"pairs[{i}] must be a (prompt, response) pair of str, "
+                            f"got {pair!r:.60}")
+    _check_int_at_least(seq_len, "seq_len", 3)
+    cls_id, eos_id = anchor_id(tok), require_token_id(tok, "eos_token")
+    rows = torch.full((len(pairs), seq_len), eos_id, dtype=torch.long)
+    rows[:, 0] = cls_id
+    fixed = torch.zeros_like(rows, dtype=torch.bool)
+    fixed[:, 0] = True
+    for i, (prompt, response) in enumerate(pairs):
+        p = tok.encode(prompt, add_special_tokens=False)
+        r = tok.encode(response, add_special_tokens=False)
+        if 1 + len(p) + len(r) + 1 > seq_len:
+            raise ValueError(f"pairs[{i}] needs {1 + len(p) + len(r) + 1} tokens (anchor, prompt, "
+                             f"response, one [EOS]) > seq_len={seq_len}; raise seq_len")
+        rows[i, 1:1 + len(p) + len(r)] = torch.tensor(p + r, dtype=torch.long)
+        fixed[i, 1:1 + len(p)] = True
+    return rows, fixed

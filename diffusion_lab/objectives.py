@@ -21,6 +21,14 @@ Every loss reads the model through `denoiser.denoiser_logits`, the same function
   a second input sampled from the model's own prediction (stop-gradient), CE on all positions of
   both.
 * ``ar`` — next-token prediction for a causal LM (the GPT-2 baseline).
+* ``sft`` — conditional fine-tuning on (prompt, response) rows (LLaDA, Nie et al. 2025): the
+  prompt is ``fixed`` (never masked, never scored); for a masked LM it is the ``mdlm`` ELBO over
+  the response slots only, [EOS] padding included, divided by the number of response tokens:
+
+  $$ \mathcal{L}_{\text{SFT}} = \mathbb{E}_t\; \frac{1}{t\,L'} \sum_{i > |p|:\, z_t^i = m}
+     -\log p_\theta(r^i \mid p, z_t) ; $$
+
+  for a causal LM it is next-token CE on the response tokens only (the same-size AR baseline).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from .categorical import sample_categorical
 from .denoiser import TokenInfo, denoiser_logits  # noqa: F401 - dl.objectives.* is public
 from .models import is_causal_lm
 
-OBJECTIVES = ("mlm", "variable_rate", "mdlm", "sundae", "ar")
+OBJECTIVES = ("mlm", "variable_rate", "mdlm", "sundae", "ar", "sft")
 ALIASES = {"variable": "variable_rate"}  # old name -> name: old notebooks keep working
 
 
@@ -48,6 +56,8 @@ def check_objective(objective: str, model) -> None:
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
     causal = is_causal_lm(model)
+    if objective == "sft":  # both kinds of model: the masked-LM ELBO or the causal LM's CE
+        return
     if causal and objective != "ar":
         raise ValueError(f"objective {objective!r} needs a masked LM (dl.tiny_mlm); "
                          f"{type(model).__name__} is causal: use objective='ar'")
@@ -119,9 +129,22 @@ def ar_loss(model, ids, fixed, info, generator):
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
 
 
+def sft_loss(model, ids, fixed, info, generator, **kwargs):
+    """SFT: the prompt (``fixed``) is never noised or scored; only the response (+[EOS]) is.
+
+    A masked LM: `mdlm_loss` with the prompt fixed.  A causal LM: next-token CE on the response
+    positions (each predicted from everything before it)."""
+    if not is_causal_lm(model):
+        return mdlm_loss(model, ids, fixed, info, generator, **kwargs)
+    logits = denoiser_logits(model, ids, info)[:, :-1]
+    scored = ~fixed[:, 1:].to(ids.device)
+    ce = _ce(logits, ids[:, 1:], scored)
+    return ce.sum() / scored.sum().clamp(min=1)
+
+
 variable_loss = variable_rate_loss  # the old name
 LOSSES = {"mlm": mlm_loss, "variable_rate": variable_rate_loss, "mdlm": mdlm_loss,
-          "sundae": sundae_loss, "ar": ar_loss}
+          "sundae": sundae_loss, "ar": ar_loss, "sft": sft_loss}
 
 
 def compute_loss(objective: str, model, ids: torch.Tensor, tok, *,
@@ -135,6 +158,6 @@ def compute_loss(objective: str, model, ids: torch.Tensor, tok, *,
     check_objective(objective, model)
     objective = canonical_objective(objective)
     info = tok if isinstance(tok, TokenInfo) else TokenInfo.from_tokenizer(
-        tok, need_mask=objective != "ar")  # the AR loss needs no mask token
+        tok, need_mask=not is_causal_lm(model))  # the AR losses need no mask token
     fixed = noise.anchor_fixed(ids) if fixed is None else fixed.bool()
     return LOSSES[objective](model, ids, fixed, info, generator, **kwargs)

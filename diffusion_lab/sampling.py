@@ -14,7 +14,8 @@ Conventions: every row starts with the anchor (`tokenization.anchor_id`); ``leng
 text tokens (prompt included, anchor excluded); a prompt is a prefix, or an infill template in
 which each ``tok.mask_token`` marks a slot to fill and every other token is fixed; categoricals
 are sampled in float64 from an explicit generator (``categorical``), so a seed gives identical
-text on the CPU.
+text on the CPU.  A model that writes [EOS] (trained with ``objective="sft"``) ends its own
+answer: ``texts`` stop at the first generated [EOS] (`trajectory.decode_texts`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from .models import is_causal_lm, max_positions
 from .settings import SampleSettings, split_known
 from .strategies import StepContext, Strategy, get_strategy, leave_no_mask
 from .tokenization import anchor_id, require_mask_token
-from .trajectory import Frame, Trajectory
+from .trajectory import Frame, Trajectory, decode_texts
 
 StepCallback = Callable[[int, Frame], "bool | None"]
 
@@ -207,6 +208,5 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
     seconds = time.perf_counter() - tick
     if not cfg.record:
         frames = [_frame(1, x, masked, conf, nothing, nothing)]
-    texts = tok.batch_decode(x[:, 1:].cpu().tolist(), skip_special_tokens=False,
-                             clean_up_tokenization_spaces=False)
+    texts = decode_texts(tok, x, fixed)  # each cut at its first generated [EOS]
     return Trajectory(texts, frames, start, fixed.cpu(), tok, name, passes, seconds)

@@ -100,11 +100,17 @@ def maskgit(ctx: StepContext):
 
 @register("threshold", options={"threshold": 0.9})
 def threshold(ctx: StepContext):
-    """Commit every masked slot whose confidence is >= ``threshold`` (0.9), at least one per row
-    (the most confident); the last step commits the rest.  Rows may finish early."""
+    """Fast-dLLM's parallel decoding (Wu et al. 2025): commit every masked slot whose confidence
+    is > ``threshold`` (0.9, in (0, 1]), at least one per row (the most confident); the last
+    step commits the rest.  Rows may finish early, so the forward passes adapt to the input;
+    ``threshold=1.0`` reveals one slot per step (the most confident), like ``low_confidence``
+    with one slot per step."""
+    tau = ctx.option("threshold")
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau <= 1:
+        raise ValueError(f"threshold must be a number in (0, 1], got {tau!r}")
     score = _where_masked(ctx, ctx.p)
     best = top_k_mask(score, torch.ones(score.shape[0], dtype=torch.long, device=score.device))
-    return (torch.isfinite(score) & (score >= ctx.option("threshold"))) | best, ctx.nothing()
+    return (torch.isfinite(score) & (score > tau)) | best, ctx.nothing()
 
 
 @register("random_remask", revises=True, finished=never)

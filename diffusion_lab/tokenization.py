@@ -2,8 +2,12 @@
 
 Both are ordinary ``transformers`` fast tokenizers whose special tokens are `SPECIAL_TOKENS` at
 ids 0..4 (``[PAD] [UNK] [CLS] [SEP] [MASK]``), so models, saving and decoding are the standard
-machinery.  `encode_corpus` turns a whole corpus into one 1-D id tensor; for a character
-tokenizer it is a vectorised table lookup (5M characters in well under a second).
+machinery.  Both also have an end-of-answer token `EOS_TOKEN` (``[EOS]``, the tokenizer's
+``eos_token``): the last id of a character vocabulary (so the ids of older vocabularies are
+unchanged and their cached models still load), id 5 of a BPE one.  A model learns to write it
+where an answer ends (``objective="sft"``); `sampling.generate` cuts ``texts`` there.
+`encode_corpus` turns a whole corpus into one 1-D id tensor; for a character tokenizer it is a
+vectorised table lookup (5M characters in well under a second).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+EOS_TOKEN = "[EOS]"
 _SPECIAL_KWARGS = dict(
-    pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+    pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+    eos_token=EOS_TOKEN,
 )
 
 
@@ -45,7 +51,7 @@ class CharTokenizer(PreTrainedTokenizerFast):
 
     @classmethod
     def from_texts(cls, texts: str | Iterable[str], *, extra_chars: str = "") -> CharTokenizer:
-        """Vocabulary: special tokens, then the sorted distinct characters (+ ``extra_chars``)."""
+        """Vocabulary: special tokens, the sorted distinct characters (+ ``extra_chars``), [EOS]."""
         items = as_text_list(texts)
         if not isinstance(extra_chars, str):
             raise TypeError(f"extra_chars must be a str; got {type(extra_chars).__name__}")
@@ -54,11 +60,12 @@ class CharTokenizer(PreTrainedTokenizerFast):
             raise ValueError("texts and extra_chars contain no characters: the vocabulary is empty")
         vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS)}
         vocab.update({c: len(SPECIAL_TOKENS) + i for i, c in enumerate(chars)})
+        vocab[EOS_TOKEN] = len(vocab)
         backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
         backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         backend.decoder = decoders.Fuse()
         backend.add_special_tokens(
-            [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS]
+            [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS + [EOS_TOKEN]]
         )
         return cls(tokenizer_object=backend, clean_up_tokenization_spaces=False, **_SPECIAL_KWARGS)
 
@@ -71,24 +78,24 @@ def _line_chunks(texts: list[str], lines_per_chunk: int = 1000) -> Iterator[str]
 
 
 def train_tokenizer(texts: str | Iterable[str], vocab_size: int = 2048) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer (GPT-2 style) with `SPECIAL_TOKENS` at ids 0..4.
+    """Train a byte-level BPE tokenizer (GPT-2 style) with `SPECIAL_TOKENS` at ids 0..4, [EOS] 5.
 
     Every string is encodable (the 256 byte symbols are always in the vocabulary) and
     ``decode(encode(s)) == s``. ``vocab_size`` counts special tokens, bytes and merges.
     """
     items = as_text_list(texts)
-    min_size = len(SPECIAL_TOKENS) + 256
+    min_size = len(SPECIAL_TOKENS) + 1 + 256
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < min_size:
         raise ValueError(
-            f"vocab_size must be an int >= {min_size} ({len(SPECIAL_TOKENS)} special tokens + 256 "
-            f"byte symbols, the rest are merges); got {vocab_size!r}"
+            f"vocab_size must be an int >= {min_size} ({len(SPECIAL_TOKENS) + 1} special tokens "
+            f"+ 256 byte symbols, the rest are merges); got {vocab_size!r}"
         )
     backend = Tokenizer(models.BPE(unk_token=None))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
+        special_tokens=[*SPECIAL_TOKENS, EOS_TOKEN],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )

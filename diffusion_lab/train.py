@@ -23,6 +23,7 @@ from . import checkpoint as ckpt
 from . import data, distributed, noise
 from .config import get_device
 from .denoiser import TokenInfo
+from .models import is_causal_lm
 from .objectives import canonical_objective, check_objective, compute_loss
 from .settings import TrainSettings
 from .tokenization import anchor_id
@@ -63,8 +64,13 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def _batches_source(tok, texts, seq_len: int, packing: bool | None):
-    """Either a packed token stream (a corpus) or a matrix of padded examples (a task)."""
+def _batches_source(tok, texts, seq_len: int, packing: bool | None, objective: str = ""):
+    """A packed token stream (a corpus), a matrix of padded examples (a task), or (ids, fixed)
+    rows of (prompt, response) pairs (``objective="sft"``)."""
+    if objective == "sft":
+        if isinstance(texts, str):
+            raise TypeError("objective='sft' takes a list of (prompt, response) pairs, got a str")
+        return "pairs", data.pad_pairs(tok, texts, seq_len)
     if isinstance(texts, str):
         texts = [texts]
     if not isinstance(texts, Sequence) or not texts or not all(isinstance(t, str) for t in texts):
@@ -80,10 +86,13 @@ def _batches_source(tok, texts, seq_len: int, packing: bool | None):
 
 
 def _draw(kind, source, batch_size, seq_len, cls_id, generator):
+    """(batch (B, seq_len), fixed (B, seq_len)): the anchor is fixed, and an SFT row's prompt."""
     if kind == "stream":
-        return data.random_blocks(source, batch_size, seq_len, cls_id=cls_id, generator=generator)
-    rows = torch.randint(0, source.shape[0], (batch_size,), generator=generator)
-    return source[rows]
+        batch = data.random_blocks(source, batch_size, seq_len, cls_id=cls_id, generator=generator)
+        return batch, noise.anchor_fixed(batch)
+    ids, fixed = source if kind == "pairs" else (source, None)
+    rows = torch.randint(0, ids.shape[0], (batch_size,), generator=generator)
+    return ids[rows], (noise.anchor_fixed(ids[rows]) if fixed is None else fixed[rows])
 
 
 def _check_fits(seq_len, model):
@@ -129,7 +138,8 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
     ``eval_every``, ``eval_batches``, ``checkpoint_every``, ``amp``, ``packing``, ``progress``)
     or a ``settings`` record; other keywords go to the loss (e.g. ``schedule="cosine"``).
     ``texts``: a corpus string (packed into random ``seq_len`` windows behind the anchor) or a
-    list of short examples (each padded to ``seq_len``); ``packing`` overrides the guess.
+    list of short examples (each padded to ``seq_len``); ``packing`` overrides the guess.  With
+    ``objective="sft"``: a list of ``(prompt, response)`` pairs (`data.pad_pairs`).
     ``callbacks`` are called as ``cb(step, history, model)`` after every step; raising
     ``StopIteration`` ends training early.  With ``checkpoint_dir`` and ``checkpoint_every``,
     a checkpoint is written every N steps; ``resume=True`` continues from the newest one.
@@ -143,11 +153,12 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
     objective = canonical_objective(cfg.objective)
     device = torch.device(device) if device is not None else get_device()
     device = distributed.setup(device)  # under torchrun: this rank's device (distributed.py)
-    cls_id, info = anchor_id(tok), TokenInfo.from_tokenizer(tok, need_mask=objective != "ar")
-    kind, source = _batches_source(tok, texts, cfg.seq_len, cfg.packing)
+    cls_id = anchor_id(tok)
+    info = TokenInfo.from_tokenizer(tok, need_mask=not is_causal_lm(model))
+    kind, source = _batches_source(tok, texts, cfg.seq_len, cfg.packing, objective)
     evals = []
     if eval_texts is not None:
-        ekind, esource = _batches_source(tok, eval_texts, cfg.seq_len, cfg.packing)
+        ekind, esource = _batches_source(tok, eval_texts, cfg.seq_len, cfg.packing, objective)
         eval_gen = torch.Generator().manual_seed(cfg.seed + 1)
         evals = [_draw(ekind, esource, cfg.batch_size, cfg.seq_len, cls_id, eval_gen)
                  for _ in range(cfg.eval_batches)]
@@ -160,10 +171,11 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
         history = History(**{**saved, "eval": [tuple(e) for e in saved["eval"]]})
     autocast, scaler = _mixed_precision(device, cfg.amp)
 
-    def loss_on(batch, gen):
+    def loss_on(drawn, gen):
+        batch, fixed = drawn
         with autocast():
             return compute_loss(objective, model, batch.to(device), info, generator=gen,
-                                fixed=noise.anchor_fixed(batch), **cfg.loss_options)
+                                fixed=fixed, **cfg.loss_options)
 
     def evaluate() -> float:
         model.eval()
@@ -178,11 +190,11 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
                desc=f"train {objective}", leave=False)
     for step in bar:
         tick = time.perf_counter()
-        batch = distributed.shard(_draw(kind, source, cfg.batch_size, cfg.seq_len, cls_id,
-                                        generator))
+        drawn = _draw(kind, source, cfg.batch_size, cfg.seq_len, cls_id, generator)
+        drawn = tuple(distributed.shard(t) for t in drawn)  # this rank's rows under torchrun
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg.steps, cfg.lr, cfg.warmup)
-        loss = loss_on(batch, generator)
+        loss = loss_on(drawn, generator)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         distributed.average_gradients(model)
@@ -195,7 +207,7 @@ def train(model, tok, texts: str | Sequence[str], settings: TrainSettings | None
             raise FloatingPointError(f"loss became {value} at step {step}; lower lr (now {cfg.lr})")
         history.loss.append(value)
         history.lr.append(optimizer.param_groups[0]["lr"])
-        history.tokens += batch.numel()
+        history.tokens += drawn[0].numel()
         history.seconds += time.perf_counter() - tick
         if step % 10 == 0:
             bar.set_postfix(loss=f"{value:.3f}")

@@ -13,7 +13,8 @@ autoregressive run (`viz.race`), so it keeps, for every step, everything a reade
 * ``remasked``   (B, L) True where this step took a decoded token back to the mask
 
 Position 0 of every row is the [CLS] anchor: it is never masked and never shown in ``texts``.
-All tensors are kept on the CPU.
+``texts`` end at the first [EOS] the sampler wrote (the [EOS] and what follows are dropped);
+the frames keep every slot, [EOS] included.  All tensors are kept on the CPU.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+
+
+def decode_texts(tok, ids: torch.Tensor, fixed: torch.Tensor) -> list[str]:
+    """Decode rows of ``ids`` (B, L) without the anchor, each cut at its first generated [EOS]."""
+    ids, fixed = ids.cpu(), fixed.cpu()
+    rows = ids[:, 1:].tolist()
+    eos = getattr(tok, "eos_token_id", None)
+    if eos is not None:
+        is_eos = (ids[:, 1:] == eos) & ~fixed[:, 1:]
+        ends = torch.where(is_eos.any(1), is_eos.int().argmax(1), torch.tensor(len(rows[0])))
+        rows = [row[:end] for row, end in zip(rows, ends.tolist(), strict=True)]
+    return tok.batch_decode(rows, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
 @dataclass

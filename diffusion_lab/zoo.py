@@ -12,23 +12,29 @@ models instead of many poor ones.  Recipes:
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
   (budget: ``grammar_metrics.TRAINING``), for the chapter on parallel decoding and the intro
 
+and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
+(``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
+"yes" and "no" are single tokens (so a forced "no" can be revised into "yes" in place).
+
 All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
 profile, so comparisons between them are at equal compute (equal tokens seen).
 
-The cache folder's name ends in a hash of the training settings and of the source code of every
-module that shapes the trained weights (`TRAINING_CODE`): change the loss, the noise, the model
-or the loop, and the next call trains afresh — no version number to remember to bump.
+The cache folder's name ends in a hash of the training settings and of the code of every module
+that shapes the trained weights (`TRAINING_CODE`, docstrings and comments left out): change the
+loss, the noise, the model or the loop, and the next call trains afresh — no version number to
+remember to bump.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
 import inspect
 import json
 from contextlib import contextmanager
 
-from . import categorical, data, denoiser, models, noise, objectives, settings, tokenization
+from . import categorical, data, denoiser, models, noise, objectives, qa, settings, tokenization
 from . import train as train_module
 from .config import Profile, cache_dir, get_device, seed_everything
 from .config import profile as get_profile
@@ -69,11 +75,23 @@ def recipe(kind: str, prof: Profile) -> TrainSettings:
                          checkpoint_every=max(1, prof.train_steps // 4))
 
 
+def code_fingerprint(source: str) -> str:
+    """The code of ``source`` without comments, docstrings and layout (``ast.dump``): editing
+    prose does not retrain the zoo, editing code does."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def code_hash(extra: tuple = ()) -> str:
-    """SHA-256 of the source of `TRAINING_CODE` and ``extra`` (what the weights depend on)."""
+    """SHA-256 of the code of `TRAINING_CODE` and ``extra`` (what the trained weights depend on)."""
     digest = hashlib.sha256()
     for module in TRAINING_CODE + tuple(extra):
-        digest.update(inspect.getsource(module).encode())
+        digest.update(code_fingerprint(inspect.getsource(module)).encode())
     return digest.hexdigest()
 
 
@@ -154,3 +172,57 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     save(model, tok, folder)
     (folder / "train_info.json").write_text(json.dumps(info))
     return model.eval(), tok, {**info, "trained_now": True}
+
+
+# (model size, seq_len, batch size, steps, lr) of the QA models per profile; cpu: ~1 min each
+QA_BUDGET = {"cpu": ("s", 20, 64, 600, 2e-3), "gpu": ("s", 20, 128, 3000, 1e-3),
+             "smoke": ("xs", 20, 16, 20, 2e-3)}
+QA_KINDS = ("diffusion", "ar")
+QA_TRAIN_PAIRS = 4000  # seeded pairs of all three families (qa.pairs(4000, seed=0))
+
+
+def qa_recipe(prof: Profile) -> TrainSettings:
+    """The `TrainSettings` of both QA models under ``prof``."""
+    size, seq_len, batch, steps, lr = QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])
+    return TrainSettings(objective="sft", steps=steps, batch_size=batch, seq_len=seq_len, lr=lr,
+                         seed=0, warmup=min(100, steps // 5 + 1))
+
+
+def qa_key(kind: str, prof: Profile) -> str:
+    """The cache folder name of QA model ``kind``: settings, code and ``qa`` source hashed."""
+    cfg = dataclasses.asdict(qa_recipe(prof))
+    cfg.pop("progress")
+    what = json.dumps({"settings": cfg, "kind": kind, "n": QA_TRAIN_PAIRS, "code": code_hash(),
+                       "qa": hashlib.sha256(inspect.getsource(qa).encode()).hexdigest()},
+                      sort_keys=True)
+    return f"qa-{kind}-{prof.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+
+
+def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = False,
+                  progress: bool = True, device=None):
+    """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"), trained once and cached.
+
+    Both share the tokenizer (BPE, 320 ids, trained on the pairs), the pairs, size and steps."""
+    if kind not in QA_KINDS:
+        raise ValueError(f"kind must be one of {list(QA_KINDS)}, got {kind!r}")
+    prof = prof or get_profile()
+    folder = cache_dir() / qa_key(kind, prof)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder / ".lock"):
+        if (folder / "train_info.json").is_file() and not retrain:
+            model, tok = load(folder, device=device or get_device())
+            info = json.loads((folder / "train_info.json").read_text())
+            return model.eval(), tok, {**info, "trained_now": False}
+        seed_everything(0)
+        train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
+        tok = data.train_tokenizer([f"{q} {a}" for q, a in train_pairs], vocab_size=320)
+        recipe_ = qa_recipe(prof)
+        size = QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])[0]
+        model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=size, max_length=recipe_.seq_len)
+        hist = train(model, tok, train_pairs, recipe_.with_(progress=progress), device=device)
+        info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
+                "seconds": round(hist.seconds, 1), "final_loss": hist.final_loss(),
+                "loss": hist.loss}
+        save(model, tok, folder)
+        (folder / "train_info.json").write_text(json.dumps(info))
+        return model.eval(), tok, {**info, "trained_now": True}

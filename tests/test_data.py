@@ -144,7 +144,9 @@ def test_char_tokenizer_special_ids_are_fixed(char_tok):
     assert char_tok.convert_ids_to_tokens(list(range(5))) == SPECIAL_TOKENS
     assert (char_tok.pad_token_id, char_tok.unk_token_id, char_tok.cls_token_id) == (0, 1, 2)
     assert (char_tok.sep_token_id, char_tok.mask_token_id) == (3, 4)
-    assert len(char_tok) == len(SPECIAL_TOKENS) + len(set(TEXT))
+    assert len(char_tok) == len(SPECIAL_TOKENS) + len(set(TEXT)) + 1  # [EOS] comes last
+    assert char_tok.eos_token == "[EOS]" and char_tok.eos_token_id == len(char_tok) - 1
+    assert char_tok.decode([char_tok.eos_token_id]) == "[EOS]"
 
 
 def test_char_tokenizer_one_id_per_character_no_auto_specials(char_tok):
@@ -206,9 +208,15 @@ def test_train_tokenizer_is_reversible_and_compresses():
     assert tok("a[MASK]b")["input_ids"][1] == 4
 
 
-@pytest.mark.parametrize("bad", [100, 260, 2048.0, True])
+def test_train_tokenizer_has_eos():
+    tok = train_tokenizer("to be or not to be\n" * 50, vocab_size=300)
+    assert tok.eos_token == "[EOS]" and tok.eos_token_id == 5
+    assert tok.encode("no[EOS]", add_special_tokens=False)[-1] == 5
+
+
+@pytest.mark.parametrize("bad", [100, 261, 2048.0, True])
 def test_train_tokenizer_rejects_too_small_vocab(bad):
-    with pytest.raises(ValueError, match="261"):
+    with pytest.raises(ValueError, match="262"):
         train_tokenizer("abc", vocab_size=bad)
 
 
