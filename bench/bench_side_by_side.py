@@ -65,6 +65,7 @@ def main() -> None:
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     for threads in ("auto", "1"):
         (n, alone), = run(1, threads, args.steps, args.size)
+        print(f"threads={threads} ({n} per process): alone {alone:.1f} s", flush=True)
         both = run(2, threads, args.steps, args.size)
         ratios = ", ".join(f"{s / alone:.2f}x" for _, s in both)
         print(f"threads={threads} ({n} per process): alone {alone:.1f} s; side by side "
