@@ -37,12 +37,13 @@ from pathlib import Path
 import torch
 
 from .config import Profile, cache_dir
+from .denoiser import banned_token_ids
 from .config import profile as get_profile
 from .models import is_causal_lm, max_positions
 from .tokenization import require_mask_token
 from .zoo import _lock
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 MAX_BYTES = 8 * 2**20  # the budget: each exported model <= 8 MB
 DTYPES = ("float32", "float16")
 OPSET = 18
@@ -117,7 +118,7 @@ def tokenizer_spec(tok) -> dict:
     if join is None:
         raise ValueError(f"decoding {[a, b]} gave {decoded!r}: tokens must join with '' or ' '")
     return {"vocab": vocab, "split": split, "join": join, "special": _special(tok),
-            "banned": special_ids}
+            "banned": banned_token_ids(tok)}  # the one denoiser's banned set (denoiser.py)
 
 
 def weights_key(model: torch.nn.Module, tok) -> str:

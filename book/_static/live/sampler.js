@@ -7,7 +7,8 @@
  * This file mirrors generate() and four rules of strategies.py; no DOM here (panel.js draws).
  *
  * The model is any function forward(ids, B, L) -> Promise<Float32Array (B*L*V)> of
- * log-probabilities with the special tokens at -Infinity (diffusion_lab/export.py's graph).
+ * log-probabilities with the banned ids ([MASK], the anchor, [SEP]) at -Infinity
+ * (diffusion_lab/export.py's graph).
  */
 (function (root) {
   "use strict";
