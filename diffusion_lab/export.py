@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 
 from .config import Profile, cache_dir
-from .denoiser import banned_token_ids
 from .config import profile as get_profile
+from .denoiser import banned_token_ids
 from .models import is_causal_lm, max_positions
 from .tokenization import require_mask_token
 from .zoo import _lock
