@@ -40,7 +40,7 @@ from .config import Profile, cache_dir
 from .config import profile as get_profile
 from .denoiser import banned_token_ids
 from .models import is_causal_lm, max_positions
-from .tokenization import require_mask_token
+from .tokenization import anchor_id, require_mask_token
 from .zoo import _lock
 
 EXPORT_VERSION = 2
@@ -66,7 +66,7 @@ class LogProbs(torch.nn.Module):
 
 def _special(tok) -> dict:
     mask = require_mask_token(tok)
-    cls = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+    cls = anchor_id(tok)
     if cls is None:
         raise ValueError("the tokenizer has no [CLS] (or BOS) token: the sampler anchors every row "
                          "with it (see sampling.prepare)")

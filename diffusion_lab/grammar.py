@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .tokenization import SPECIAL_TOKENS
+
 EOS = "[EOS]"
 
 
@@ -156,8 +158,17 @@ class Grammar:
         return torch.where(template >= 0, prior + words, torch.full_like(words, -math.inf))
 
     def log_prob(self, sentences) -> torch.Tensor:
-        """(B,) exact natural-log probability of each sentence; ``-inf`` outside the language."""
-        return self.log_prob_ids(self.encode(sentences))
+        """(B,) exact natural-log probability of each sentence; ``-inf`` outside the language.
+
+        A sentence holding one of the model's special tokens ([PAD], [UNK], ... : a sampler may
+        draw them) is outside the language; any other unknown word is an error."""
+        texts = _check_texts(sentences, "sentences")
+        special = [any(w in SPECIAL_TOKENS for w in t.split()) for t in texts]
+        out = torch.full((len(texts),), -math.inf, dtype=torch.float64)
+        keep = [i for i, bad in enumerate(special) if not bad]
+        if keep:
+            out[keep] = self.log_prob_ids(self.encode([texts[i] for i in keep])).double()
+        return out
 
     def is_valid(self, sentences) -> torch.Tensor:
         """(B,) bool: the sentence is in the language (probability > 0)."""
@@ -214,8 +225,8 @@ class Grammar:
 
         Ids 0..4 are the book's special tokens ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (as
         ``dl.CharTokenizer``), then ``[EOS]`` and the words.  ``[EOS]`` is an ordinary token
-        (not registered as special) so that samplers, which never emit special tokens, can end a
-        sentence early."""
+        (not the tokenizer's ``eos_token``): a sentence is always L tokens, [EOS]-padded, and
+        ``generate`` keeps every slot of it in ``texts`` (it cuts texts at an ``eos_token``)."""
         from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
         from transformers import PreTrainedTokenizerFast
 
@@ -228,8 +239,9 @@ class Grammar:
         backend.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins with spaces
         backend.add_special_tokens(
             [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+        special = {k: v for k, v in _SPECIAL_KWARGS.items() if k != "eos_token"}  # see above
         return PreTrainedTokenizerFast(tokenizer_object=backend, clean_up_tokenization_spaces=False,
-                                       **_SPECIAL_KWARGS)
+                                       **special)
 
 
 def _split(options: dict) -> list[tuple[float, tuple]]:

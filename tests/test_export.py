@@ -42,11 +42,11 @@ def test_graph_matches_the_torch_model(tiny):
     got = session.run(None, {"input_ids": x.numpy()})[0]
     with torch.no_grad():
         logits = model(input_ids=x).logits
-    banned = sorted(tok.all_special_ids)
+    banned = dl.denoiser.banned_token_ids(tok)  # the one denoiser's set
     want = logits.masked_fill(torch.isin(torch.arange(len(tok)), torch.tensor(banned)),
                               float("-inf")).log_softmax(-1).numpy()
     assert got.shape == (3, 20, len(tok))
-    assert np.isneginf(got[..., banned]).all()  # special tokens are never proposed
+    assert np.isneginf(got[..., banned]).all()  # [MASK], the anchor, [SEP] never proposed
     finite = np.isfinite(want)
     assert (np.isfinite(got) == finite).all()
     assert np.abs(got[finite] - want[finite]).max() < 1e-4  # measured ~1e-6
@@ -62,8 +62,8 @@ def test_json_has_what_the_sampler_needs(tiny):
     assert meta["vocab"][tok.convert_tokens_to_ids("O")] == "O" and "\n" in meta["vocab"]
     assert meta["special"]["mask"] == tok.mask_token_id
     assert meta["special"]["cls"] == tok.cls_token_id
-    assert meta["special"]["pad"] == tok.pad_token_id and meta["special"]["eos"] is None
-    assert meta["banned"] == sorted(tok.all_special_ids)
+    assert meta["special"]["pad"] == tok.pad_token_id and meta["special"]["eos"] == tok.eos_token_id
+    assert meta["banned"] == dl.denoiser.banned_token_ids(tok)
     assert meta["max_length"] == 31  # 32 positions, one for the [CLS] anchor
     assert meta["palette"] == list(dl.viz.slots.palette()) and meta["bins"] == 10
     assert meta["inputs"] == {"ids": "input_ids", "logp": "logp"}
@@ -88,7 +88,7 @@ def test_word_level_tokenizer_is_described():
                                   eos_token="[EOS]")
     spec = dl_export.tokenizer_spec(tok)
     assert spec["split"] == "whitespace" and spec["join"] == " "
-    assert spec["special"]["eos"] == 5 and 5 in spec["banned"]
+    assert spec["special"]["eos"] == 5 and 5 not in spec["banned"]  # [EOS] can be generated
     assert spec["vocab"][6:] == words[6:]
 
 
