@@ -53,7 +53,8 @@ def test_gpu_profile_dry_run(tmp_path, monkeypatch):
                            steps=4, strategy=strategy, seed=0)
         assert [len(t) for t in traj.texts] and traj.frames[-1].ids.shape[1] >= gpu.gen_length
     ar = dl.generate(models["ar"], tok, prompts=[""], length=gpu.gen_length, seed=0, record=False)
-    assert ar.forward_passes >= gpu.gen_length - 1
+    # one pass per token, until every row has written [EOS] (an untrained model may, early)
+    assert 1 <= ar.forward_passes <= gpu.gen_length - 1
 
 
 @pytest.mark.parametrize("name", ["smoke", "cpu", "gpu"])
