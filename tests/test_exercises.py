@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch6, ch7
+from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +296,37 @@ def test_left_to_right_strategy(tok):
     assert "right of a masked one" in hint
     assert "register the rule first" in fails(ch5.check_left_to_right, "nope", model, tok, 12, 4, 3)
     assert "empty" in fails(ch5.check_left_to_right, ..., model, tok, 12, 4, 3)
+
+
+def test_beats_low_confidence():
+    from diffusion_lab.grammar import book_language
+    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+
+    lang = book_language()
+    tok, oracle = lang.tokenizer(), GrammarOracleForMaskedLM(lang)
+    assert ch5b.check_beats_low_confidence("maskgit", {}, oracle, tok, lang, 200)
+    assert ch5b.check_beats_low_confidence("ancestral", {}, oracle, tok, lang, 200)  # also right
+    hint = fails(ch5b.check_beats_low_confidence, "threshold", {}, oracle, tok, lang, 200)
+    assert ("less often valid" in hint or "no closer" in hint) and "maskgit" not in hint
+    hint = fails(ch5b.check_beats_low_confidence, "low_confidence", {}, oracle, tok, lang, 200)
+    assert "low_confidence itself" in hint and "maskgit" not in hint
+    assert "empty" in fails(ch5b.check_beats_low_confidence, ..., {}, oracle, tok, lang, 200)
+
+
+def test_cheapest_threshold():
+    rows = {"AR (KV cache)": {"acc": 0.9, "passes1": 9.0},
+            "fixed 4 steps": {"acc": 0.60, "passes1": 4.0},
+            "fixed 13 steps": {"acc": 0.70, "passes1": 13.0},
+            "threshold 0.5": {"acc": 0.65, "passes1": 2.0},
+            "threshold 0.7": {"acc": 0.695, "passes1": 3.0},
+            "threshold 0.9": {"acc": 0.70, "passes1": 4.5}}
+    assert ch8.check_cheapest_threshold(0.7, rows)
+    hint = fails(ch8.check_cheapest_threshold, 0.5, rows)
+    assert "less accurate" in hint and "0.7" not in hint
+    hint = fails(ch8.check_cheapest_threshold, 0.9, rows)
+    assert "fewer passes" in hint and "0.7" not in hint
+    assert "empty" in fails(ch8.check_cheapest_threshold, ..., rows)
+    assert "which one" in fails(ch8.check_cheapest_threshold, None, rows)
+    rows["fixed 13 steps"]["acc"] = 0.9  # no threshold within 1 point: the answer is None
+    assert ch8.check_cheapest_threshold(None, rows)
+    assert "None" in fails(ch8.check_cheapest_threshold, 0.7, rows)
