@@ -132,6 +132,17 @@ class Grammar:
             rows.append([self.word_index[w] for w in words] + [0] * (self.max_len - len(words)))
         return torch.tensor(rows, dtype=torch.long).reshape(-1, self.max_len)
 
+    def canonical(self, sentences) -> list[str]:
+        """Each text without its trailing [EOS] padding, unvalidated: sampled text may hold the
+        model's special tokens (``[UNK]``, ``[PAD]``), which `log_prob` scores as outside."""
+        out = []
+        for text in _check_texts(sentences):
+            words = text.split()
+            while words and words[-1] == EOS:
+                words.pop()
+            out.append(" ".join(words))
+        return out
+
     def decode(self, ids: torch.Tensor) -> list[str]:
         """Sentences without the [EOS] padding (an [EOS] inside a sentence is kept)."""
         out = []

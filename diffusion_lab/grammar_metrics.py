@@ -58,8 +58,7 @@ def _projections(g: Grammar) -> dict[tuple, list[tuple[int, int]]]:
 
 
 def _words(g: Grammar, sentences) -> list[list[str]]:
-    ids = g.encode(sentences)
-    return [s.split() for s in g.decode(ids)]
+    return [s.split() for s in g.canonical(sentences)]
 
 
 def error_kinds(g: Grammar, sentences) -> list[str]:
@@ -68,7 +67,7 @@ def error_kinds(g: Grammar, sentences) -> list[str]:
     links = _projections(g)
     out = []
     for ok, words in zip(valid, _words(g, sentences), strict=True):
-        proj = tuple(_base(g.category_of[w])[0] for w in words)
+        proj = tuple(_base(g.category_of.get(w, "?"))[0] for w in words)
         if ok:
             out.append("valid")
         elif proj in links:
@@ -89,7 +88,7 @@ def agreement_checks(g: Grammar, sentences) -> list[tuple[int, str, int, int, bo
     links = _projections(g)
     out = []
     for k, words in enumerate(_words(g, sentences)):
-        cats = [g.category_of[w] for w in words]
+        cats = [g.category_of.get(w, "?") for w in words]  # "?": a special token
         proj = tuple(_base(c)[0] for c in cats)
         for i, j in links.get(proj, []):
             ni, nj = _base(cats[i])[1], _base(cats[j])[1]
