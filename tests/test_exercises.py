@@ -83,6 +83,9 @@ def test_quality_properties():
     assert "empty" in fails(dl.exercises.ch2.check_confident, ..., real)
     assert dl.exercises.ch2.check_confident({"judge bits": 2.0, "entropy": 3.0,
                                              "repetition": 0.5}, real)
+    hint = fails(dl.exercises.ch2.check_confident, {"judge bits": 2.0, "entropy": 4.0,
+                                                    "repetition": 0.05}, real)  # no collapse
+    assert "entropy" in hint and "4.1" not in hint
 
 
 def test_seed_schedule():

@@ -54,11 +54,11 @@ def check_colder_chain(q, base, real) -> str:
 
 @checker("ch2-ex3")
 def check_confident(q, real) -> str:
-    """Property: confidence order scores better than real text with collapsed entropy."""
+    """Property: confidence order collapses: entropy well below real text's and more repetition
+    than real text, whatever the judge says of it."""
     bits, entropy = _quality(q)
-    require(bits < real["judge bits"], "the judge should like these samples a lot: did you use "
-            "strategy='low_confidence'?")
     require(entropy < real["entropy"] - 0.5 and q["repetition"] > real["repetition"],
-            "look at the entropy and the repetition rate of the samples")
+            "look at the entropy and the repetition rate of the samples: did you use "
+            "strategy='low_confidence'?")
     return (f"judge {bits:.2f} bits (real {real['judge bits']:.2f}), entropy {entropy:.2f} "
             f"(real {real['entropy']:.2f}), repetition {q['repetition']:.2f}")
