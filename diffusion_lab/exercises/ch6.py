@@ -89,7 +89,6 @@ def check_wrong_digit(p_wrong, p_right, run, model, tok, given, right_digits, le
                                               "the wrong digit's position over the prompts")
     require(abs(p_right - want_right) < 1e-3, "p_right is off: one pass with that cell masked, "
                                               "the probability of the grid's own digit there")
-    # the chapter's claim (observed, cpu profile: the right digit is the more likely one)
-    require(p_right > p_wrong, "the model should give the right digit more probability than the "
-                               "clashing one: are the two values swapped?")
+    # which digit the model prefers is the exercise's question, not the check's: it depends on
+    # the in-chapter model (the right one in one build, the clashing one in another)
     return f"wrong digit {p_wrong:.3f}, right digit {p_right:.3f}"
