@@ -1,7 +1,0 @@
-"""``python -m diffusion_lab`` (see ``cli``)."""
-
-import sys
-
-from .cli import main
-
-sys.exit(main())
