@@ -88,12 +88,19 @@ def revisable_slots(revisable, x: torch.Tensor, mask_id: int) -> torch.Tensor:
 
 
 def block_plan(free: torch.Tensor, steps: int, block_size: int | None) -> list[tuple]:
-    """[(region (B, L) bool, n_steps), ...]: semi-autoregressive blocks over the free slots."""
+    """[(region (B, L) bool, n_steps), ...]: semi-autoregressive blocks over the free slots.
+
+    As LLaDA's ``generate.py`` (Nie et al. 2025), blocks start at each row's first free slot,
+    after the prompt: a 6-token prompt, 64 slots to fill and ``block_size=16`` give 4 blocks of
+    16 slots, not blocks counted from position 0 that the prompt cuts short.  Steps are shared
+    out evenly, the remainder to the first blocks."""
     if block_size is None:
         return [(free, steps)]
-    pos = torch.arange(free.shape[1], device=free.device)
-    blocks = [free & ((pos - 1) // block_size == b)[None] for b in range(
-        (free.shape[1] - 2) // block_size + 1)]
+    pos = torch.arange(free.shape[1], device=free.device)[None]
+    start = free.int().argmax(1, keepdim=True)  # (B, 1): each row's first free slot
+    offset = pos - start  # negative before it: in no block
+    count = (free.shape[1] - 1 - int(start.min())) // block_size + 1
+    blocks = [free & (offset >= 0) & (offset // block_size == b) for b in range(count)]
     blocks = [b for b in blocks if b.any()]
     if not blocks:  # the prompt fills every slot: nothing to sample
         return []

@@ -106,6 +106,19 @@ def test_blocks_decode_left_to_right(model, tok, block_size):
     assert seen_partial  # the check above is not vacuous: blocks fill over several steps
 
 
+def test_blocks_start_after_the_prompt_as_in_llada():
+    """LLaDA's generate.py: prompt of 6 tokens, gen_length 64, block_length 16, 16 steps ->
+    4 blocks of 16 slots with 4 steps each (transcribed from the algorithm, not its code)."""
+    free = torch.ones(2, 1 + 6 + 64, dtype=torch.bool)
+    free[:, :7] = False  # [CLS] + the prompt
+    free[1, 7] = False  # a second row with a 7-token prompt: its blocks start one slot later
+    plan = sampling.block_plan(free, 16, 16)
+    assert [n for _, n in plan] == [4, 4, 4, 4]
+    assert [int(r[0].sum()) for r, _ in plan] == [16, 16, 16, 16]
+    assert [int(r[1].sum()) for r, _ in plan] == [16, 16, 16, 15]
+    assert plan[0][0][0, 7:23].all() and plan[0][0][1, 8:24].all()
+
+
 def test_block_size_needs_a_step_per_block(model, tok):
     with pytest.raises(ValueError, match="block_size"):
         dl.generate(model, tok, [""], length=16, steps=2, block_size=4)
