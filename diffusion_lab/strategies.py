@@ -172,16 +172,29 @@ def confidence_weighted(ctx: StepContext):
     return update, remask
 
 
-def loop_time_grid(n: int, t_on: float = 0.1, loop_fraction: float = 0.2) -> list[float]:
-    """ReMDM-loop's times t_0 = 1 > ... : MDLM down to ``t_on``, a plateau, then down to 0."""
+def loop_time_grid(n: int, t_on: float = 0.55, t_off: float = 0.05,
+                   alpha_on: float = 0.9) -> list[float]:
+    r"""ReMDM-loop's mask rates on its uniform clock $\tau_i = 1 - i/n$ (ReMDM's defaults).
+
+    While $\tau > t_{on}$ MDLM descends to $1 - \alpha_{on}$; while $t_{off} < \tau \le t_{on}$
+    the rate stays there (the loop: every step remasks and reveals); from $\tau \le t_{off}$ it
+    finishes in proportion to $\tau$.  So 45% / 50% / 5% of the steps (32 steps: 15 / 16 / 1), as
+    ReMDM's sampler.  One difference: the step that crosses $t_{on}$ ends on the plateau, where
+    ReMDM's code extrapolates the descent past it (to 0.0625 at 32 steps)."""
     if n < 4:
         raise ValueError(f"the remdm 'loop' variant needs steps >= 4, got {n}")
-    n_loop = max(1, round(n * loop_fraction))
-    n_down = max(1, round((n - n_loop) * (1 - t_on)))
-    n_end = max(1, n - n_loop - n_down)
-    down = [1 - (1 - t_on) * i / n_down for i in range(n_down)]
-    end = [t_on * (1 - i / n_end) for i in range(n_end + 1)]
-    return down + [t_on] * n_loop + end
+    taus = [1 - i / n for i in range(n + 1)]
+    first_finish = next(tau for tau in taus if tau <= t_off)
+    plateau = 1 - alpha_on
+    grid = []
+    for tau in taus:
+        if tau > t_on:
+            grid.append(max(plateau, 1 - (1 - tau) * alpha_on / (1 - t_on)))
+        elif tau > t_off or first_finish == 0:
+            grid.append(plateau if tau > 0 else 0.0)
+        else:
+            grid.append(plateau * tau / first_finish)
+    return grid
 
 
 def remdm_time_grid(n: int, options: Mapping[str, Any]) -> list[float]:
@@ -200,12 +213,18 @@ def remdm(ctx: StepContext):
     sigma_t <= sigma_max = min(1, (1 - alpha_s) / alpha_t).  ``variant``: "cap" sigma =
     min(eta, sigma_max); "rescale" (default) sigma = eta * sigma_max; "conf" sigma_i = sigma_max *
     softmax(-conf)_i over decoded tokens and 0 at masked slots, which therefore reveal at MDLM's
-    rate (as in ReMDM's code); "loop" runs MDLM to t_on = 0.1, loops there for 20% of
-    the steps with sigma = ``eta_loop``, then finishes (its time grid: `remdm_time_grid`)."""
-    sched = ctx.option("schedule")
+    rate (as in ReMDM's code); "loop" runs MDLM down to mask rate 0.1, loops there for half the
+    steps with sigma = ``eta_loop``, then finishes (its time grid: `loop_time_grid`).
+
+    Defaults: ``eta_loop`` = 0.02 is ReMDM's.  ``eta`` = 0.5 is this book's, not ReMDM's (its
+    scripts use 0.008 for cap and 0.015 for rescale, at 1024 tokens and 1024 steps): on the
+    book's short samples and few steps the paper's values remask little (128 slots, 32 steps:
+    about 14 remaskings a sample in expectation, against 480 for rescale at 0.5), so the
+    chapters could not show what remasking does.  Pass ``eta`` to run the paper's setting."""
+    variant, eta = ctx.option("variant"), ctx.option("eta")
+    sched = "linear" if variant == "loop" else ctx.option("schedule")  # loop: a grid of rates
     a_t, a_s = float(noise.alpha(ctx.t, sched)), float(noise.alpha(ctx.s, sched))
     sigma_max = min(1.0, (1 - a_s) / a_t) if a_t > 0 else 1.0
-    variant, eta = ctx.option("variant"), ctx.option("eta")
     decoded = ctx.region & ~ctx.masked
     if variant == "cap":
         sigma = torch.full_like(ctx.p, min(eta, sigma_max), dtype=torch.float64)

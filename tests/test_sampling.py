@@ -167,6 +167,17 @@ def test_remdm_loop_runs_on_its_own_time_grid(model, tok, monkeypatch):
     assert traj.num_steps <= 10 and not traj.frames[-1].mask.any()
 
 
+def test_loop_grid_spends_steps_as_remdm():
+    """ReMDM-loop (t_on 0.55, t_off 0.05, alpha_on 0.9; Wang et al. 2025): at 32 steps 15
+    descend to mask rate 0.1, 16 loop there and 1 finishes."""
+    grid = strategies.loop_time_grid(32)
+    steps = list(zip(grid, grid[1:], strict=False))
+    plateau = [t == s == pytest.approx(0.1) for t, s in steps]
+    assert sum(plateau) == 16 and plateau.index(True) == 15
+    assert all(t > s for t, s in steps[:15]) and steps[-1] == (pytest.approx(0.1), 0.0)
+    assert grid[1] == pytest.approx(1 - 0.9 / 32 / 0.45)  # alpha falls 0.9 over 45% of the clock
+
+
 def test_remask_probability_falls_as_confidence_rises():
     conf = torch.linspace(0, 1, 101)
     for scale, power in [(0.5, 1.0), (1.0, 2.0), (0.2, 0.5)]:
