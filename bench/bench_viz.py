@@ -49,7 +49,7 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 
 def synthetic_trajectory(length: int, steps: int, *, seed: int = 0, remask: int = 3) -> Trajectory:
-    """``length`` slots revealed over ``steps`` steps; ``remask`` slots taken back mid-way."""
+    """``length`` slots revealed over ``steps`` steps; ``remask`` slots remasked mid-way."""
     tok = tokenizer()
     g = torch.Generator().manual_seed(seed)
     L = length + 1
@@ -63,7 +63,7 @@ def synthetic_trajectory(length: int, steps: int, *, seed: int = 0, remask: int 
     mask, zeros = ~fixed, torch.zeros(1, L, dtype=torch.bool)
     ids = torch.where(mask, tok.mask_token_id, final)
     start = Frame(0, ids, mask.clone(), torch.where(mask, 0.0, 1.0), zeros, zeros)
-    taken = {steps // 2: chunks[1][:remask]}  # revealed at step 2, taken back mid-way
+    taken = {steps // 2: chunks[1][:remask]}  # revealed at step 2, remasked mid-way
     frames = []
     for k in range(1, steps + 1):
         revealed, remasked = zeros.clone(), zeros.clone()

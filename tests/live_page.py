@@ -117,7 +117,7 @@ class Visit:
 
 
 # In the page: run the sampler to the end; per row, the step that revealed each text slot
-# (0 = prompt), the final ids and the number of slots revealed / taken back at every step.
+# (0 = prompt), the final ids and the number of slots revealed / remasked at every step.
 RUN_JS = """async ([name, settings]) => {
   const {frames} = await DLLive.run(name, settings);
   const last = frames[frames.length - 1], B = last.B, L = last.L;

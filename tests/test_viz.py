@@ -2,7 +2,7 @@
 
 The trajectories are built here, without a model: a WordLevel `PreTrainedTokenizerFast` whose
 vocabulary is the characters (plus a few hostile whole-word tokens), slots revealed in a seeded
-random order over the steps, and one slot taken back by a "remasking rule" and revealed again.
+random order over the steps, and one slot remasked by a "remasking rule" and revealed again.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def make_trajectory(
     """A one-sample Trajectory revealing ``tokens`` (default: TEXT's characters) over ``steps``.
 
     The first ``prompt_len`` slots are a fixed prompt. With ``remask=(a, b)`` the first slot
-    revealed at step ``a`` is taken back at step ``b`` and revealed again at step ``b + 1``."""
+    revealed at step ``a`` is remasked at step ``b`` and revealed again at step ``b + 1``."""
     tokens = list(TEXT) if tokens is None else tokens
     tok = tokenizer or make_tokenizer(tokens)
     L = len(tokens) + 1
@@ -158,7 +158,7 @@ def test_remasked_slot_is_marked_and_counted():
     spans = parse(html).spans
     back = [t for cls, t in spans if "x" in cls]
     assert back == ["\u2592"]
-    assert 'title="taken back: ' in html
+    assert 'title="remasked: ' in html
     assert not any("x" in cls for cls, _ in parse(frame_html(traj, 6)).spans)
 
 
@@ -243,7 +243,7 @@ def test_widget_state_matches_trajectory():
         assert f"step {k}/{n}, {revealed} tokens revealed" in _label_text(
             box.label_stack.children[k]
         )
-    assert "1 taken back" in _label_text(box.label_stack.children[5])
+    assert "1 remasked" in _label_text(box.label_stack.children[5])
     # the CSS ships once, not per frame
     html_values = [w.value for w in box.children if isinstance(w, widgets.HTML)]
     assert sum(v.count("<style>") for v in html_values) == 1
@@ -293,7 +293,7 @@ def test_ipywidgets7_shows_the_selected_frame_from_the_kernel():
     assert box.link_mode == "python" and isinstance(box.stack, widgets.HTML)
     assert box.stack.value == frame_html(traj, 0)
     box.play.value = 5  # Play ticks in the front end; the kernel-side links do the rest
-    assert box.stack.value == frame_html(traj, 5) and "1 taken back" in box.label_stack.value
+    assert box.stack.value == frame_html(traj, 5) and "1 remasked" in box.label_stack.value
     with pytest.raises(ValueError, match="ipywidgets >= 8"):
         unmasking_widget(traj, link="js")
     dm = make_trajectory(steps=8)

@@ -37,10 +37,10 @@ def check_seed_schedule(seed_schedule, runs: dict, T: int) -> str:
 
 
 @checker("ch3-ex2")
-def check_remask_stats(taken_back_fraction, changed_fraction, traj) -> str:
-    """(a) share of generated slots taken back at least once; (b) share of taken-back characters
+def check_remask_stats(remasked_fraction, changed_fraction, traj) -> str:
+    """(a) share of generated slots remasked at least once; (b) share of remasked characters
     that differ in the final text — both computed here from ``traj``."""
-    a, b = number(taken_back_fraction, "taken_back_fraction"), number(changed_fraction,
+    a, b = number(remasked_fraction, "remasked_fraction"), number(changed_fraction,
                                                                        "changed_fraction")
     free = ~traj.fixed
     back = torch.stack([f.remasked for f in traj.frames])  # (steps, B, L)
@@ -49,9 +49,9 @@ def check_remask_stats(taken_back_fraction, changed_fraction, traj) -> str:
     want_b = (before[back] != traj.ids.expand_as(before)[back]).float().mean().item()
     require(abs(a - want_a) < 1e-6, "(a) is off: count slots, not events, and only generated "
                                     "slots (not the prompt) in the denominator")
-    require(abs(b - want_b) < 1e-6, "(b) is off: compare the character taken back (the frame "
+    require(abs(b - want_b) < 1e-6, "(b) is off: compare the character remasked (the frame "
                                     "before) with the final one")
-    return f"{a:.1%} of the slots taken back, {b:.0%} of them changed"
+    return f"{a:.1%} of the slots remasked, {b:.0%} of them changed"
 
 
 @checker("ch3-ex3")

@@ -39,7 +39,7 @@ def _legend_in(lines: list[str]) -> float:
 
 def _title(grid: TextGrid, step: int) -> str:
     r = grid.reader
-    return step_label(step, grid.num_steps, r.revealed_count(step), r.taken_back_count(step))
+    return step_label(step, grid.num_steps, r.revealed_count(step), r.remasked_count(step))
 
 
 def save_gif(
@@ -56,7 +56,7 @@ def save_gif(
     """Write the animation of one sample as a GIF of ``num_steps + 1`` frames; return the path.
 
     Each frame is the text grid (masked slots as grey blocks, confidence as background colour,
-    this step's tokens outlined, taken-back slots red) titled "step i/N, k tokens revealed".
+    this step's tokens outlined, remasked slots red) titled "step i/N, k tokens revealed".
     Frames last ``1/fps`` s; the final one ``max(1/fps, hold_last)`` s.
     """
     check_sample(traj, sample)
@@ -99,7 +99,7 @@ def confidence_heatmap(traj: Trajectory, sample: int = 0, ax=None):
     back = np.stack([f.remasked[sample, 1:].numpy() for f in frames[1:]]) if frames[1:] else None
     if back is not None and back.any():
         rows, cols = np.nonzero(back)
-        ax.scatter(cols, rows + 1, marker="x", s=12, color="#d32f2f", label="taken back")
+        ax.scatter(cols, rows + 1, marker="x", s=12, color="#d32f2f", label="remasked")
         ax.legend(loc="upper right", fontsize=8)
     ax.set_xlabel("position")
     ax.set_ylabel("reverse step")

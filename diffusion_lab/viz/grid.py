@@ -3,7 +3,7 @@
 Each slot gets a fixed width, the longest text it ever shows in the trajectory (at least one
 cell), so the text does not jump around as tokens appear; it moves only where a newline is
 revealed. A cell's background says what the slot is: a confidence colour (the same binned,
-lightened ``viridis`` as the HTML), grey for masked (one block per slot), red for taken back by a
+lightened ``viridis`` as the HTML), grey for masked (one block per slot), red for remasked by a
 remasking rule, white for the prompt. Tokens written at this step get a blue outline.
 
 * `GridPanel` draws on a matplotlib axes (the still figures): one `imshow` for the backgrounds and
@@ -20,7 +20,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import to_rgb
 
 from diffusion_lab.trajectory import Trajectory
-from diffusion_lab.viz.slots import MASK, PROMPT, SPECIAL, TAKEN_BACK, SlotReader, palette
+from diffusion_lab.viz.slots import MASK, PROMPT, REMASKED, SPECIAL, SlotReader, palette
 
 FONT = "DejaVu Sans Mono"  # ships with matplotlib
 ADVANCE = 0.6021  # glyph advance of FONT, in em
@@ -30,7 +30,7 @@ NEW_COLOUR = "#1565c0"
 LEGEND = (
     "grey = masked",
     "blue outline = written this step",
-    "red = taken back",
+    "red = remasked",
     "white = prompt",
     "colour = confidence",
 )
@@ -82,8 +82,8 @@ class TextGrid:
                     boxes.append((len(chars) - 1, start, len(chars[-1])))
 
         for slot, width in zip(self.slots[step], self.widths, strict=True):
-            if slot.kind in (MASK, TAKEN_BACK):
-                text, code = " " * width, colours + (slot.kind == TAKEN_BACK)
+            if slot.kind in (MASK, REMASKED):
+                text, code = " " * width, colours + (slot.kind == REMASKED)
             else:
                 pad = 0 if "\n" in slot.text else width - len(slot.text)  # no pad after a break
                 text = slot.text + " " * pad
@@ -107,7 +107,7 @@ class TextGrid:
     def pixels(self, step: int, cell_w: float = 6, cell_h: int = 8) -> np.ndarray:
         """(rows * cell_h, round(cols * cell_w), 3) uint8 background of ``step``.
 
-        Masked and taken-back slots keep a one-pixel white gutter on their right and bottom
+        Masked and remasked slots keep a one-pixel white gutter on their right and bottom
         edges, so each masked slot reads as its own block."""
         colours = [to_rgb(c) for c in palette()] + [MASK_RGB, BACK_RGB, PLAIN_RGB]
         k = len(colours)

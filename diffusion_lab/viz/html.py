@@ -6,7 +6,7 @@ static page embeds every one of them: runs of slots with the same look share one
 names are one or two letters, and the CSS lives once per widget, in `legend_html` (scoped under
 ``.dlv``), never inline on a token.
 
-Classes: ``p`` prompt, ``m`` masked (one ``▒`` per slot), ``x`` taken back by a remasking rule
+Classes: ``p`` prompt, ``m`` masked (one ``▒`` per slot), ``x`` remasked by a remasking rule
 (red block, the old token in its tooltip), ``n`` revealed this step (outlined), ``c0``..``c9``
 confidence bins (background), ``s`` special tokens.
 """
@@ -20,8 +20,8 @@ from diffusion_lab.viz.slots import (
     MASK,
     N_BINS,
     PROMPT,
+    REMASKED,
     SPECIAL,
-    TAKEN_BACK,
     Slot,
     SlotReader,
     palette,
@@ -52,7 +52,7 @@ def _css() -> str:
 def _classes(slot: Slot, confidence: bool = True) -> str:
     if slot.kind == MASK:
         return "m"
-    if slot.kind == TAKEN_BACK:
+    if slot.kind == REMASKED:
         return "x"
     if slot.kind == PROMPT:
         return "p"
@@ -83,11 +83,11 @@ def slots_html(slots: list[Slot], confidence: bool = True) -> str:
 
     for slot in slots:
         cls = _classes(slot, confidence)
-        if slot.kind == TAKEN_BACK:  # own span: its tooltip names the token taken back
+        if slot.kind == REMASKED:  # own span: its tooltip names the token remasked
             flush()
             run_cls, run = None, []
             was = html.escape(slot.was, quote=True).replace("\n", "\\n")
-            parts.append(f'<span class="x" title="taken back: {was}">{BLOCK}</span>')
+            parts.append(f'<span class="x" title="remasked: {was}">{BLOCK}</span>')
             continue
         if cls != run_cls:
             flush()
@@ -108,12 +108,12 @@ def frame_html(traj: Trajectory, step: int, sample: int = 0) -> str:
     return slots_html(SlotReader(traj, sample).slots(step))
 
 
-def step_label(step: int, num_steps: int, revealed: int, taken_back: int = 0) -> str:
-    """``"step 7/32, 41 tokens revealed"`` (plus ``", 2 taken back"`` when a rule remasked)."""
+def step_label(step: int, num_steps: int, revealed: int, remasked: int = 0) -> str:
+    """``"step 7/32, 41 tokens revealed"`` (plus ``", 2 remasked"`` when a rule remasked)."""
     noun = "token" if revealed == 1 else "tokens"
     text = f"step {step}/{num_steps}, {revealed} {noun} revealed"
-    if taken_back:
-        text += f", {taken_back} taken back"
+    if remasked:
+        text += f", {remasked} remasked"
     return text
 
 
@@ -130,6 +130,6 @@ def legend_html() -> str:
         + '<span class="p">prompt</span> '
         + f'<span class="m">{BLOCK}</span> masked '
         + '<span class="c7 n">new</span> revealed this step '
-        + f'<span class="x">{BLOCK}</span> taken back (remasked) '
+        + f'<span class="x">{BLOCK}</span> remasked '
         + f"&nbsp; confidence p(token): 0 {scale} 1</span></div>"
     )

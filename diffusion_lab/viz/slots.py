@@ -1,7 +1,7 @@
 """What each visible slot of a `Trajectory` frame shows: the one reading every renderer shares.
 
 A *slot* is one sequence position after the [CLS] anchor. At a given step it is a fixed prompt
-token, a still-masked position, a position just taken back to the mask by a remasking rule, a
+token, a still-masked position, a position just sent back to the mask by a remasking rule, a
 special token, or a generated token with the model's confidence p(token). The HTML frames, the GIF
 and the static figures all draw from `frame_slots`, so they cannot disagree about a frame.
 
@@ -23,7 +23,7 @@ CMAP = "viridis"
 LIGHTEN = 0.55  # share of white mixed into the colour behind text
 
 # kinds of slot
-PROMPT, MASK, TAKEN_BACK, TOKEN, SPECIAL = "prompt", "mask", "taken_back", "token", "special"
+PROMPT, MASK, REMASKED, TOKEN, SPECIAL = "prompt", "mask", "remasked", "token", "special"
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,10 @@ class Slot:
     """One visible position at one step."""
 
     text: str  # display text ("" for masked slots)
-    kind: str  # PROMPT | MASK | TAKEN_BACK | TOKEN | SPECIAL
+    kind: str  # PROMPT | MASK | REMASKED | TOKEN | SPECIAL
     confidence: float  # p(token) when it was decoded; 0.0 for masked slots
     new: bool  # this step wrote the token (revealed or revised)
-    was: str = ""  # for TAKEN_BACK: the token the step took back
+    was: str = ""  # for REMASKED: the token the step remasked
 
     @property
     def bin(self) -> int:
@@ -115,7 +115,7 @@ class SlotReader:
                 continue  # prompt padding: not part of the text
             if mask[j]:
                 was = self._display(prev[j], not out) if back[j] else ""
-                out.append(Slot("", TAKEN_BACK if back[j] else MASK, 0.0, False, was))
+                out.append(Slot("", REMASKED if back[j] else MASK, 0.0, False, was))
             elif self.fixed[j]:
                 out.append(Slot(self._display(i, not out), PROMPT, 1.0, False))
             else:
@@ -129,7 +129,7 @@ class SlotReader:
         free = ~f.mask[self.sample, 1:] & ~self.traj.fixed[self.sample, 1:]
         return int(free.sum())
 
-    def taken_back_count(self, step: int) -> int:
+    def remasked_count(self, step: int) -> int:
         if step == 0:
             return 0
         return int(self.traj.frame(step).remasked[self.sample, 1:].sum())

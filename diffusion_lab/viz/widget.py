@@ -128,7 +128,7 @@ def unmasking_widget(
     """An animation of one sample of ``traj``: text appearing out of [MASK] blocks step by step.
 
     Play button, step slider, a label ("step 7/32, 41 tokens revealed"), the text in a monospace
-    box (masked slots as ``▒`` blocks, this step's tokens outlined, slots taken back by remasking
+    box (masked slots as ``▒`` blocks, this step's tokens outlined, slots remasked by remasking
     in red, background colour = confidence) and a legend. ``interval_ms`` is the time per step
     (default: about 8 s for the whole run); ``link`` is ``"auto"`` (``"python"`` on Colab, else
     ``"js"``), ``"js"`` or ``"python"``. Returns the `widgets.VBox`, with ``.links``,
@@ -141,7 +141,7 @@ def unmasking_widget(
     layout, style = _shared_look()
     pages = [slots_html(reader.slots(k)) for k in range(n + 1)]
     labels = [
-        label_html(step_label(k, n, reader.revealed_count(k), reader.taken_back_count(k)))
+        label_html(step_label(k, n, reader.revealed_count(k), reader.remasked_count(k)))
         for k in range(n + 1)
     ]
     stack = _stack(pages, layout, style)

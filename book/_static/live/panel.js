@@ -6,7 +6,7 @@
  * temperature, seed, generate, step, output, status), loads onnxruntime-web (vendored, WebAssembly)
  * and the exported model, and draws each frame like diffusion_lab/viz/html.py: masks as the
  * block character, confidence as a background colour, the slots of this step outlined, slots
- * taken back struck through in red.  Without WebAssembly the panel stays hidden and the page's
+ * remasked struck through in red.  Without WebAssembly the panel stays hidden and the page's
  * recorded animation is what the reader sees.  Nothing is fetched from another host.
  */
 (function () {
@@ -99,7 +99,7 @@
   }
 
   function drawFrame(out, spec, f, prev, fixed) {
-    // one span per slot after the anchor: class p prompt, m masked, x taken back, cK confidence
+    // one span per slot after the anchor: class p prompt, m masked, x remasked, cK confidence
     // bin (floor(p * bins)), n written this step (viz/slots.py and viz/html.py)
     const frag = document.createDocumentFragment();
     for (let i = 1; i < f.L; i++) {
@@ -107,7 +107,7 @@
       if (fixed[i]) { span.className = "p"; span.textContent = spec.vocab[f.ids[i]]; }
       else if (f.remasked[i]) {
         span.className = "x"; span.textContent = BLOCK;
-        span.title = `taken back: ${prev ? spec.vocab[prev.ids[i]] : ""}`;
+        span.title = `remasked: ${prev ? spec.vocab[prev.ids[i]] : ""}`;
       } else if (f.masked[i]) { span.className = "m"; span.textContent = BLOCK; }
       else {
         const bin = Math.max(0, Math.min(spec.bins - 1, Math.floor(f.conf[i] * spec.bins)));
@@ -125,7 +125,7 @@
     let revealed = 0, back = 0;
     for (let i = 0; i < f.L; i++) { revealed += f.revealed[i]; back += f.remasked[i]; }
     return `step ${f.step}/${f.n}, ${revealed} ${revealed === 1 ? "token" : "tokens"} revealed` +
-      (back ? `, ${back} taken back` : "");
+      (back ? `, ${back} remasked` : "");
   }
 
   /* ------------------------------------------------------------------------- the panel */
