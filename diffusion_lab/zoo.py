@@ -88,16 +88,18 @@ def code_fingerprint(source: str) -> str:
 
 
 def code_hash(extra: tuple = ()) -> str:
-    """SHA-256 of the code of `TRAINING_CODE` and ``extra`` (what the trained weights depend on)."""
+    """SHA-256 of the code of `TRAINING_CODE` and ``extra`` (modules or functions: what the
+    trained weights depend on)."""
     digest = hashlib.sha256()
-    for module in TRAINING_CODE + tuple(extra):
-        digest.update(code_fingerprint(inspect.getsource(module)).encode())
+    for code in TRAINING_CODE + tuple(extra):
+        digest.update(code_fingerprint(inspect.getsource(code)).encode())
     return digest.hexdigest()
 
 
 def _grammar_code() -> tuple:
-    from . import grammar, grammar_metrics  # the language and its training recipe
-    return grammar, grammar_metrics
+    """The language and its training recipe (not the metrics: a new metric retrains nothing)."""
+    from . import grammar, grammar_metrics
+    return grammar, grammar_metrics.training_setup, grammar_metrics.corpus
 
 
 def _key(kind: str, prof: Profile) -> str:

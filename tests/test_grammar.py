@@ -188,3 +188,26 @@ def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkey
                           num_samples=4, **({} if kind.endswith("ar") else
                                             {"strategy": "ancestral"}))
         assert book.log_prob(run.texts).shape == (4,)  # every sampled word is in the vocabulary
+
+
+class _Blind(torch.nn.Module):
+    """The oracle shown no context: every text slot masked, so it predicts the marginals."""
+
+    def __init__(self, g):
+        super().__init__()
+        self.oracle = GrammarOracleForMaskedLM(g)
+
+    def forward(self, input_ids):
+        blind = input_ids.clone()
+        blind[:, 1:] = 4
+        return self.oracle(input_ids=blind)
+
+
+def test_hidden_word_excess_is_zero_for_the_truth_and_finds_agreement(tiny):
+    sentences, _ = tiny.enumerate()
+    exact = grammar_metrics.hidden_word_excess(GrammarOracleForMaskedLM(tiny), tiny, sentences)
+    assert all(abs(value) < 1e-6 for value, _ in exact.values())
+    assert sum(n for _, n in exact.values()) == len(sentences) * tiny.max_len
+    blind = grammar_metrics.hidden_word_excess(_Blind(tiny), tiny, sentences, batch_size=7)
+    assert blind.keys() == exact.keys() and blind["N"][0] > 0.1  # the number, unseen, costs
+    assert list(blind) == sorted(blind, key=lambda k: -blind[k][0])  # largest first
