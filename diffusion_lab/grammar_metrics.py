@@ -183,13 +183,12 @@ def sentence_nll(model, g: Grammar, sentences, orders: int = 1, seed: int = 0,
 
 
 @torch.no_grad()
-def hidden_word_excess(model, g: Grammar, sentences, batch_size: int = 256
-                       ) -> dict[str, tuple[float, int]]:
-    r"""``{part of speech: (mean excess nats, count)}``, largest first.  Each word (and [EOS]
-    slot) of each sentence is hidden in turn, everything else visible, and the model's
-    $-\log q(w_i \mid x_{-i})$ is compared with the exact $-\log p(w_i \mid x_{-i})$ of
-    `GrammarOracleForMaskedLM`.  A word whose number its neighbours fix (a noun after "these",
-    a verb after its subject) costs $\ln 2 \approx 0.69$ nats to a model that guesses the number."""
+def hidden_word_rows(model, g: Grammar, sentences, batch_size: int = 256
+                     ) -> tuple[torch.Tensor, list[str]]:
+    r"""``(excess (B, L), kinds)``: each word (and [EOS] slot) of each sentence hidden in turn,
+    everything else visible; the model's $-\log q(w_i \mid x_{-i})$ minus the exact
+    $-\log p(w_i \mid x_{-i})$ of `GrammarOracleForMaskedLM`, and each slot's part of speech
+    (row-major ``kinds[k * L + i]``).  Rows are sentences: bootstrap over them."""
     body = g.encode(sentences) + N_SPECIAL  # (B, L) token ids
     b, L = body.shape
     rows = torch.cat([torch.full((b, 1), 2, dtype=torch.long), body], 1).repeat_interleave(L, 0)
@@ -208,8 +207,21 @@ def hidden_word_excess(model, g: Grammar, sentences, batch_size: int = 256
             picked[:, :N_SPECIAL] = float("-inf")
             out.append(-picked.log_softmax(-1).gather(1, want[:, None])[:, 0])
         nll.append(torch.cat(out))
-    excess = nll[0] - nll[1]
     kinds = [_base(g.category_of[g.words[w - N_SPECIAL]])[0] for w in target.tolist()]
+    return (nll[0] - nll[1]).reshape(b, L), kinds
+
+
+def hidden_word_excess(model, g: Grammar, sentences, batch_size: int = 256
+                       ) -> dict[str, tuple[float, int]]:
+    r"""``{part of speech: (mean excess nats, count)}``, largest first (see `hidden_word_rows`).
+    A word whose number its neighbours fix (a noun after "these", a verb after its subject)
+    costs $\ln 2 \approx 0.69$ nats to a model that guesses the number."""
+    return by_kind(*hidden_word_rows(model, g, sentences, batch_size))
+
+
+def by_kind(excess: torch.Tensor, kinds: list[str]) -> dict[str, tuple[float, int]]:
+    """`hidden_word_rows`'s output averaged per part of speech, largest first."""
+    excess = excess.flatten()
     table = {}
     for kind in set(kinds):
         pick = torch.tensor([k == kind for k in kinds])
