@@ -36,6 +36,7 @@ from . import (
     qa,
     reference_samplers,
     sampling,
+    stats,
     strategies,
     tasks,
     zoo,
@@ -65,8 +66,8 @@ __all__ = [
     "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
     "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
-    "split_corpus", "strategies",
-    "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "zoo",
+    "split_corpus", "stats", "strategies", "tasks", "tiny_ar", "tiny_mlm", "train",
+    "train_tokenizer", "viz", "zoo",
 ]
 
 

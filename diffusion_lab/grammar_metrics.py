@@ -13,14 +13,12 @@ r"""Measuring samples and models against a grammar's exact probabilities.
   Compare both with ``grammar.entropy()``: the limit is known.
 * `hidden_word_excess` — where a model's nats go: hide one word, compare the model's loss with
   the exact conditional's, per part of speech.
-* `bootstrap` — a confidence interval over sentences (the independent unit), paired when two
-  samplers are scored on the same sentences.
+* `bootstrap` — `stats.bootstrap`, re-exported: a confidence interval over sentences (the
+  independent unit), paired when two samplers are scored on the same sentences.
 * `training_setup` — the zoo's recipe for the grammar models (``"grammar-mdlm"``, ``"grammar-ar"``).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +26,7 @@ import torch.nn.functional as F
 from .grammar import EOS, Grammar, book_language
 from .grammar_oracle import N_SPECIAL, GrammarOracleForMaskedLM
 from .models import is_causal_lm
+from .stats import bootstrap  # noqa: F401  (gm.bootstrap: the chapter's interval over sentences)
 
 
 def _base(cat: str) -> tuple[str, str | None]:
@@ -124,21 +123,6 @@ def total_variation(samples: list[str], support: list[str], probs: torch.Tensor)
     inside = sum(abs(c / n - truth.get(s, 0.0)) for s, c in counts.items())
     unseen = sum(p for s, p in truth.items() if s not in counts)
     return 0.5 * (inside + unseen)
-
-
-def bootstrap(values: torch.Tensor, stat: Callable = torch.mean, n_boot: int = 2000,
-              seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
-    """(statistic, low, high): percentile bootstrap over the rows (sentences) of ``values``.
-    For a paired comparison pass the per-sentence differences."""
-    values = torch.as_tensor(values, dtype=torch.float64)
-    if values.numel() == 0:
-        raise ValueError("values is empty: nothing to bootstrap")
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(0, len(values), (n_boot, len(values)), generator=g)
-    stats = torch.stack([stat(values[row]) for row in idx])
-    lo, hi = torch.quantile(stats, torch.tensor([(1 - level) / 2, (1 + level) / 2],
-                                                dtype=torch.float64)).tolist()
-    return float(stat(values)), lo, hi
 
 
 @torch.no_grad()

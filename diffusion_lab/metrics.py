@@ -6,6 +6,7 @@ r"""How good is a model, and how good are its samples?  Always report a pair, ne
   compute" needs.
 * `generative_perplexity` — samples scored by an AR *judge*.  A sampler can buy a low value with
   repetition ("the the the"), so it goes with `unigram_entropy` and `distinct_n`.
+* `judge_bits_per_text`, `unigram_counts` — the same per sample, for tests over samples (`stats`).
 * `unigram_entropy`, `distinct_n`, `repetition_rate` — diversity and degeneracy.
 * `task_accuracy` — exact scores on checkable tasks (`tasks`).
 """
@@ -59,18 +60,16 @@ def bits_per_token(model, tok, text: str, *, seq_len: int = 128, max_blocks: int
 
 
 @torch.no_grad()
-def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16) -> float:
-    """Mean NLL of ``texts`` under the AR ``judge``, in bits per token (anchor as BOS)."""
+def _judge_nll(judge, tok, texts: Sequence[str],
+               batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(nats, tokens) per text under the AR ``judge`` (anchor as BOS); an empty text scores 0/0."""
     if not is_causal_lm(judge):
         raise ValueError(f"judge must be a causal LM (dl.tiny_ar trained with objective='ar'), got "
                          f"{type(judge).__name__}")
     cls_id, info = anchor_id(tok), TokenInfo.from_tokenizer(tok, need_mask=False)
     encoded = [[cls_id] + tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-    encoded = [e for e in encoded if len(e) > 1]
-    if not encoded:
-        raise ValueError("texts holds no non-empty text to judge")
+    nats, count = torch.zeros(len(encoded), dtype=torch.float64), torch.zeros(len(encoded))
     judge.eval()
-    total, count = 0.0, 0
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start:start + batch_size]
         width = max(len(e) for e in chunk)
@@ -80,9 +79,27 @@ def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16)
         valid = (torch.arange(width)[None] < torch.tensor([len(e) for e in chunk])[:, None])
         logits = denoiser_logits(judge, ids.to(_device(judge)), info)[:, :-1].cpu()
         ce = F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-        total += torch.where(valid[:, 1:], ce, 0.0).sum().item()  # where: pad CE may be inf
-        count += valid[:, 1:].sum().item()
-    return total / count / LN2
+        nats[start:start + len(chunk)] = torch.where(valid[:, 1:], ce, 0.0).sum(1).double()
+        count[start:start + len(chunk)] = valid[:, 1:].sum(1)  # where: pad CE may be inf
+    return nats, count
+
+
+def judge_bits_per_token(judge, tok, texts: Sequence[str], batch_size: int = 16) -> float:
+    """Mean NLL of ``texts`` under the AR ``judge``, in bits per token (anchor as BOS), pooled
+    over all their tokens."""
+    nats, count = _judge_nll(judge, tok, texts, batch_size)
+    if count.sum() == 0:
+        raise ValueError("texts holds no non-empty text to judge")
+    return float(nats.sum() / count.sum()) / LN2
+
+
+def judge_bits_per_text(judge, tok, texts: Sequence[str], batch_size: int = 16) -> torch.Tensor:
+    """(len(texts),) bits per token of each text under the AR ``judge``: one value per sample,
+    the unit `stats.bootstrap_difference` resamples.  Every text must be non-empty."""
+    nats, count = _judge_nll(judge, tok, texts, batch_size)
+    if len(texts) == 0 or (count == 0).any():
+        raise ValueError("texts must be non-empty strs (one score per text)")
+    return nats / count.double() / LN2
 
 
 def generative_perplexity(judge, tok, texts: Sequence[str], batch_size: int = 16) -> float:
@@ -100,6 +117,16 @@ def unigram_entropy(texts: Sequence[str] | str, tok=None) -> float:
     counts = torch.tensor(list(Counter(units).values()), dtype=torch.float64)
     p = counts / counts.sum()
     return float(-(p * p.log2()).sum())
+
+
+def unigram_counts(texts: Sequence[str], tok) -> torch.Tensor:
+    """(len(texts), len(tok)) token counts per text: rows a bootstrap resamples, with
+    `stats.pooled_entropy` giving back `unigram_entropy` of any resampled set."""
+    counts = torch.zeros(len(texts), len(tok), dtype=torch.float64)
+    for row, t in enumerate(texts):
+        ids = torch.tensor(tok(t, add_special_tokens=False)["input_ids"], dtype=torch.long)
+        counts[row] = torch.bincount(ids, minlength=len(tok)).double()
+    return counts
 
 
 def _ngrams(text: str, n: int, unit: str) -> list[tuple]:

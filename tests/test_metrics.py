@@ -130,6 +130,24 @@ def test_judge_bits_matches_a_per_text_computation(ar, tok):
     assert got == pytest.approx(total / count / math.log(2), rel=1e-5)
 
 
+def test_judge_bits_per_text_scores_each_text_alone(ar, tok):
+    texts = ["the cat sat", "a", "bat ate the hat"]
+    per_text = metrics.judge_bits_per_text(ar, tok, texts, batch_size=2)
+    alone = [metrics.judge_bits_per_token(ar, tok, [t]) for t in texts]
+    assert per_text.shape == (3,)
+    assert per_text.tolist() == pytest.approx(alone, rel=1e-5)  # batching and padding: no change
+    with pytest.raises(ValueError, match="non-empty"):
+        metrics.judge_bits_per_text(ar, tok, ["the cat", ""])
+
+
+def test_unigram_counts_pool_back_to_the_entropy(tok):
+    texts = ["the cat", "aab", "hat hat hat"]
+    counts = metrics.unigram_counts(texts, tok)
+    assert counts.shape == (3, len(tok)) and counts[1, tok.convert_tokens_to_ids("a")] == 2
+    assert dl.stats.pooled_entropy(counts).item() == pytest.approx(
+        metrics.unigram_entropy(texts, tok), abs=1e-12)
+
+
 def test_judge_must_be_causal(mlm, tok):
     with pytest.raises(ValueError, match="judge must be a causal LM"):
         metrics.judge_bits_per_token(mlm, tok, ["the cat"])

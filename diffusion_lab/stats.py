@@ -1,0 +1,88 @@
+r"""The book's statistical tests, at the level of the independent unit (a sample, a sentence, a
+puzzle, a question): never over seeds of the same items.
+
+* `bootstrap` — percentile bootstrap (Efron 1979) over the rows of one set of per-unit values:
+  $\hat\theta^{*b} = \theta(x_{i_1}, \dots, x_{i_n})$ with $i_k$ drawn uniformly with
+  replacement; the interval is the $(1-\ell)/2$ and $(1+\ell)/2$ quantiles of the $\hat\theta^{*b}$.
+  For a *paired* comparison (two models scored on the same held-out blocks) pass the per-unit
+  differences.
+* `bootstrap_difference` — two *independent* sets (two samplers' own samples): each set is
+  resampled on its own, $\hat\theta(a^{*b}) - \hat\theta(b^{*b})$.  A statistic of the pooled set
+  (the unigram entropy of all samples together) is resampled the same way: pass per-unit rows,
+  e.g. `metrics.unigram_counts`, and a ``stat`` that pools them (`pooled_entropy`).
+* `sign_test` — one-sided exact sign test on paired binary outcomes: with $w$ units where only
+  ``a`` succeeds and $l$ where only ``b`` does, $p = \sum_{k \ge w} \binom{w+l}{k} 2^{-(w+l)}$.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+
+def _rows(values, name: str) -> torch.Tensor:
+    values = torch.as_tensor(values, dtype=torch.float64)
+    if values.ndim == 0 or len(values) == 0:
+        raise ValueError(f"{name} is empty: nothing to bootstrap (one value per independent unit)")
+    return values
+
+
+def _check(n_boot: int, level: float) -> None:
+    if not isinstance(n_boot, int) or n_boot < 100:
+        raise ValueError(f"n_boot must be an int >= 100, got {n_boot!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+
+
+def _interval(stats: torch.Tensor, level: float) -> tuple[float, float]:
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    lo, hi = torch.quantile(stats, q).tolist()
+    return lo, hi
+
+
+def bootstrap(values, stat: Callable = torch.mean, n_boot: int = 2000, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float, float]:
+    """(statistic, low, high): percentile bootstrap over the rows (units) of ``values``.
+    For a paired comparison pass the per-unit differences."""
+    values = _rows(values, "values")
+    _check(n_boot, level)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, len(values), (n_boot, len(values)), generator=g)
+    stats = torch.stack([torch.as_tensor(stat(values[row]), dtype=torch.float64) for row in idx])
+    return (float(stat(values)), *_interval(stats, level))
+
+
+def bootstrap_difference(a, b, stat: Callable = torch.mean, n_boot: int = 2000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float, float]:
+    """(stat(a) - stat(b), low, high) for two independent sets of units, each resampled on its
+    own (rows of ``a`` and ``b``; they may differ in number)."""
+    a, b = _rows(a, "a"), _rows(b, "b")
+    _check(n_boot, level)
+    g = torch.Generator().manual_seed(seed)
+    ia = torch.randint(0, len(a), (n_boot, len(a)), generator=g)
+    ib = torch.randint(0, len(b), (n_boot, len(b)), generator=g)
+    stats = torch.stack([torch.as_tensor(stat(a[i]) - stat(b[j]), dtype=torch.float64)
+                         for i, j in zip(ia, ib, strict=True)])
+    return (float(stat(a) - stat(b)), *_interval(stats, level))
+
+
+def pooled_entropy(counts: torch.Tensor) -> torch.Tensor:
+    """Entropy in bits of the unit counts summed over the rows: $-\\sum_v p_v \\log_2 p_v$ with
+    $p_v = \\sum_i c_{iv} / \\sum_{i,v} c_{iv}$ (a ``stat`` for `bootstrap_difference`)."""
+    p = counts.sum(0)
+    p = p[p > 0] / p.sum()
+    return -(p * p.log2()).sum()
+
+
+def sign_test(a, b) -> tuple[int, int, float]:
+    """(wins, losses, p): one-sided exact sign test that outcome ``a`` beats ``b`` (paired
+    bools, one per unit); ties (both or neither) carry no information and are dropped."""
+    a, b = torch.as_tensor(a, dtype=torch.bool), torch.as_tensor(b, dtype=torch.bool)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must pair unit for unit: shapes {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
+    wins, losses = int((a & ~b).sum()), int((~a & b).sum())
+    n = wins + losses
+    return wins, losses, sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n

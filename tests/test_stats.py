@@ -1,0 +1,63 @@
+"""The book's tests over independent units: the bootstrap, its two-set form, the sign test."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from diffusion_lab import stats
+
+
+def test_sign_test_matches_hand_values():
+    yes, no = torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.bool)
+    assert stats.sign_test(yes, no) == (3, 0, pytest.approx(1 / 8))
+    assert stats.sign_test(no, yes) == (0, 3, 1.0)
+    assert stats.sign_test(yes, yes) == (0, 0, 1.0)  # ties carry no information
+    a = torch.tensor([True] * 5 + [False] * 5)
+    w, losses, p = stats.sign_test(a, ~a)
+    assert (w, losses) == (5, 5) and p == pytest.approx(638 / 1024)
+    with pytest.raises(ValueError, match="pair unit for unit"):
+        stats.sign_test(yes, torch.ones(4, dtype=torch.bool))
+
+
+def test_bootstrap_interval_covers_the_mean_as_the_normal_theory_says():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, generator=g, dtype=torch.float64) + 1.0
+    mean, lo, hi = stats.bootstrap(x)
+    se = x.std().item() / math.sqrt(len(x))
+    assert mean == pytest.approx(x.mean().item())
+    assert lo < mean < hi
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)  # percentile ~ normal interval
+
+
+def test_bootstrap_difference_finds_a_shift_and_not_a_null():
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(300, generator=g, dtype=torch.float64) + 0.5
+    b = torch.randn(200, generator=g, dtype=torch.float64)  # sets may differ in size
+    diff, lo, hi = stats.bootstrap_difference(a, b)
+    se = math.sqrt(a.var().item() / len(a) + b.var().item() / len(b))
+    assert diff == pytest.approx((a.mean() - b.mean()).item())
+    assert lo > 0.2 and hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)
+    same = torch.randn(300, generator=g, dtype=torch.float64)
+    _, lo0, hi0 = stats.bootstrap_difference(same[:150], same[150:])
+    assert lo0 < 0 < hi0
+
+
+def test_bootstrap_difference_resamples_pooled_statistics():
+    # two sets of "texts" as count rows: one uses 2 symbols evenly (1 bit), one only 1 (0 bits)
+    even = torch.tensor([[2.0, 2.0]] * 20)
+    flat = torch.tensor([[4.0, 0.0]] * 20)
+    diff, lo, hi = stats.bootstrap_difference(even, flat, stat=stats.pooled_entropy)
+    assert (diff, lo, hi) == pytest.approx((1.0, 1.0, 1.0))  # no spread across rows: no width
+
+
+@pytest.mark.parametrize("bad, match", [(dict(values=[]), "empty"),
+                                        (dict(values=[1.0, 2.0], n_boot=10), "n_boot"),
+                                        (dict(values=[1.0, 2.0], level=1.5), "level")])
+def test_bad_input_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        stats.bootstrap(**bad)
+    with pytest.raises(ValueError, match="b is empty"):
+        stats.bootstrap_difference([1.0], [])
