@@ -183,6 +183,17 @@ QA_KINDS = ("diffusion", "ar")
 QA_TRAIN_PAIRS = 4000  # seeded pairs of all three families (qa.pairs(4000, seed=0))
 
 
+def qa_size(prof: Profile) -> str:
+    """The model size of both QA models under ``prof``."""
+    return QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])[0]
+
+
+def qa_tokenizer():
+    """The QA models' tokenizer: byte-level BPE, 320 ids, trained on the seeded training pairs."""
+    train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
+    return data.train_tokenizer([f"{q} {a}" for q, a in train_pairs], vocab_size=320)
+
+
 def qa_recipe(prof: Profile) -> TrainSettings:
     """The `TrainSettings` of both QA models under ``prof``."""
     size, seq_len, batch, steps, lr = QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])
@@ -217,10 +228,10 @@ def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = Fal
             return model.eval(), tok, {**info, "trained_now": False}
         seed_everything(0)
         train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
-        tok = data.train_tokenizer([f"{q} {a}" for q, a in train_pairs], vocab_size=320)
+        tok = qa_tokenizer()
         recipe_ = qa_recipe(prof)
-        size = QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])[0]
-        model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=size, max_length=recipe_.seq_len)
+        model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=qa_size(prof),
+                                                         max_length=recipe_.seq_len)
         hist = train(model, tok, train_pairs, recipe_.with_(progress=progress), device=device)
         info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
                 "seconds": round(hist.seconds, 1), "final_loss": hist.final_loss(),

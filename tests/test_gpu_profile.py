@@ -7,10 +7,14 @@ generation length, for 2 steps on the CPU, so a configuration error surfaces her
 student's Colab. What it cannot run here: the batch of 64 (cut to 8 for time: every row is
 computed alike, so the shapes per row are the gpu profile's) and autocast fp16 with the
 GradScaler, which `dl.train` enables on CUDA only.
+
+The T4 estimates (`diffusion_lab.estimate`) are checked against what the introduction's table and
+each chapter's "Running time" note state, so the text cannot drift from the code.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -64,18 +68,67 @@ def test_generation_length_fits_the_model(name):
     assert prof.gen_length + 1 <= prof.seq_len
 
 
-def test_t4_estimates_are_what_the_introduction_states():
-    est = estimate.chapter_estimates(dl.profile("gpu"))
-    intro = json.loads((ROOT / "book" / "intro.ipynb").read_text())
-    text = "\n".join("".join(c["source"]) for c in intro["cells"] if c["cell_type"] == "markdown")
+@pytest.fixture(scope="module")
+def t4_estimates() -> dict[str, float]:
+    return estimate.chapter_estimates(dl.profile("gpu"))
+
+
+def _markdown(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+
+
+CHAPTERS = sorted((ROOT / "book" / "chapters").glob("*/*.ipynb"))
+
+
+def test_t4_estimates_are_what_the_introduction_states(t4_estimates):
+    est = t4_estimates
+    assert list(est) == ["00_intro"] + [p.parent.name for p in CHAPTERS], "one per chapter"
+    text = _markdown(ROOT / "book" / "intro.ipynb")
     stated = [int(m) for m in re.findall(r"\| ~(\d+) min(?: at most)?, estimate", text)]
-    keys = ["00_intro", "01_mlm", "02_gibbs", "03_generative_mlm", "04_diffusion", "05_sampling",
-            "06_remasking", "07_pretrained_race"]
-    assert stated[:8] == [round(est[k] / 60) for k in keys], "rerun the estimate into the table"
-    assert stated[8] == round(sum(est.values()) / 60)
+    assert stated == [round(est[k] / 60) for k in est] + [round(sum(est.values()) / 60)], (
+        "rerun the estimate into the table (rows in book order, then the whole book)")
     # a bigger share of the peak can only shorten the estimate; fp32 is 65/8.1 slower
     assert estimate.estimate_seconds(1e15, utilisation=0.3) < estimate.estimate_seconds(1e15)
     fp32 = estimate.estimate_seconds(1e15, amp=False) / estimate.estimate_seconds(1e15)
     assert abs(fp32 - 65 / 8.1) < 1e-9
     with pytest.raises(ValueError, match="utilisation must be in"):
         estimate.estimate_seconds(1e15, utilisation=1.5)
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.parent.name)
+def test_each_chapter_states_its_t4_estimate(path, t4_estimates):
+    """Near its top, each chapter states its cpu time and the T4 estimate the code computes."""
+    cells = json.loads(path.read_text())["cells"]
+    first = "".join(next(c for c in cells if c["cell_type"] == "markdown")["source"])
+    assert ":::{admonition} Running time\n:class: note" in first
+    assert "`cpu` profile, 2 CPU cores:" in first
+    assert "No GPU was available" in first and "../../intro" in first, "say it is an estimate"
+    stated = [int(m) for m in re.findall(r"~(\d+) min, estimate", _markdown(path))]
+    assert stated == [round(t4_estimates[path.parent.name] / 60)], (
+        f"{path.name} states {stated}: rerun the estimate into its note")
+
+
+def test_estimate_counts_what_chapter_5b_samples():
+    """`PARALLEL_DECODING_SAMPLES` mirrors chapter 5b's (N, N_TV) per profile, and its oracle
+    is priced on the CPU, where the notebook leaves it."""
+    nb = ROOT / "book" / "chapters" / "05b_parallel_decoding" / "parallel_decoding.ipynb"
+    code = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
+                     if c["cell_type"] == "code")
+    table = re.search(r"N, N_TV, BOOT = (\{.*?\})\[prof\.name\]", code, flags=re.S)
+    assert table, "chapter 5b's sample sizes moved: update estimate.PARALLEL_DECODING_SAMPLES"
+    sizes = {name: value[:2] for name, value in ast.literal_eval(table.group(1)).items()}
+    assert sizes == estimate.PARALLEL_DECODING_SAMPLES
+    assert "GrammarOracleForMaskedLM(lang)\n" in code, "the oracle moved: is it still on the CPU?"
+    jobs = estimate.chapter_work(dl.profile("gpu"))["05b_parallel_decoding"].jobs
+    assert {job.device for job in jobs if job.net.kind == "oracle"} == {estimate.COLAB_CPU}
+
+
+def test_a_call_is_no_faster_than_dispatching_its_operators():
+    net = estimate.Net("mlm", "s", 20, "qa")
+    cost = estimate.PassCost(flops=1e6, ops=100)
+    tiny = estimate.passes(net, calls=1000, rows=1)  # launch-bound: 1000 x 100 x 10 us
+    assert estimate.job_seconds(tiny, cost) == pytest.approx(1000 * 100 * estimate.SECONDS_PER_OP)
+    big = estimate.passes(net, calls=10, rows=10**7)  # compute-bound, at the fp32 peak
+    assert estimate.job_seconds(big, cost) == pytest.approx(
+        estimate.estimate_seconds(10**8 * 1e6, amp=False))
