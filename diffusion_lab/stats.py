@@ -10,8 +10,9 @@ puzzle, a question): never over seeds of the same items.
   resampled on its own, $\hat\theta(a^{*b}) - \hat\theta(b^{*b})$.  A statistic of the pooled set
   (the unigram entropy of all samples together) is resampled the same way: pass per-unit rows,
   e.g. `metrics.unigram_counts`, and a ``stat`` that pools them (`pooled_entropy`).
-* `sign_test` — one-sided exact sign test on paired binary outcomes: with $w$ units where only
-  ``a`` succeeds and $l$ where only ``b`` does, $p = \sum_{k \ge w} \binom{w+l}{k} 2^{-(w+l)}$.
+* `sign_test` — exact sign test on paired outcomes (McNemar's on binary ones): with $w$ units
+  where ``a`` is higher and $l$ where ``b`` is, $p = \sum_{k \ge w} \binom{w+l}{k} 2^{-(w+l)}$
+  (one-sided; two-sided doubles the smaller tail).
 """
 
 from __future__ import annotations
@@ -76,13 +77,21 @@ def pooled_entropy(counts: torch.Tensor) -> torch.Tensor:
     return -(p * p.log2()).sum()
 
 
-def sign_test(a, b) -> tuple[int, int, float]:
-    """(wins, losses, p): one-sided exact sign test that outcome ``a`` beats ``b`` (paired
-    bools, one per unit); ties (both or neither) carry no information and are dropped."""
-    a, b = torch.as_tensor(a, dtype=torch.bool), torch.as_tensor(b, dtype=torch.bool)
+def sign_test(a, b, *, two_sided: bool = False) -> tuple[int, int, float]:
+    """(wins, losses, p): exact sign test on paired outcomes, one per unit (bools: McNemar's test
+    on the discordant pairs; or per-unit rates, e.g. a puzzle's solve rate over seeds).
+
+    A *win* is a unit where ``a`` is higher, a *loss* one where ``b`` is; ties carry no
+    information.  Were the two equally good, wins ~ Binomial(wins + losses, 1/2): ``p`` is
+    P(X >= wins) (one-sided: ``a`` beats ``b``) or, with ``two_sided``, twice the smaller tail,
+    capped at 1."""
+    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
     if a.shape != b.shape:
         raise ValueError(f"a and b must pair unit for unit: shapes {tuple(a.shape)} and "
                          f"{tuple(b.shape)}")
-    wins, losses = int((a & ~b).sum()), int((~a & b).sum())
+    wins, losses = int((a > b).sum()), int((a < b).sum())
     n = wins + losses
+    if two_sided:
+        tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+        return wins, losses, min(1.0, 2 * tail)
     return wins, losses, sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n

@@ -18,6 +18,10 @@ def test_sign_test_matches_hand_values():
     a = torch.tensor([True] * 5 + [False] * 5)
     w, losses, p = stats.sign_test(a, ~a)
     assert (w, losses) == (5, 5) and p == pytest.approx(638 / 1024)
+    assert stats.sign_test(a, ~a, two_sided=True)[2] == pytest.approx(1.0)  # capped at 1
+    assert stats.sign_test(yes, no, two_sided=True)[2] == pytest.approx(2 / 8)
+    rates = torch.tensor([1.0, 2 / 3, 0.0]), torch.tensor([1 / 3, 2 / 3, 0.0])  # per-unit rates
+    assert stats.sign_test(*rates)[:2] == (1, 0)
     with pytest.raises(ValueError, match="pair unit for unit"):
         stats.sign_test(yes, torch.ones(4, dtype=torch.bool))
 
