@@ -3,23 +3,15 @@ bootstrap, Efron 1979)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .. import objectives
+from ..metrics import sign_test
 from ..sampling import prepare
 from ..strategies import STRATEGIES
 from . import answered, checker, number, require
 
 BUILTIN = frozenset(STRATEGIES)  # the library's own rules (a student's rule must be new)
-
-
-def sign_test(a: torch.Tensor, b: torch.Tensor) -> tuple[int, int, float]:
-    """One-sided exact sign test that outcome ``a`` beats ``b`` (paired bools)."""
-    wins, losses = int((a & ~b).sum()), int((~a & b).sum())
-    n = wins + losses
-    return wins, losses, sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
 
 
 @checker("ch6-ex1")
