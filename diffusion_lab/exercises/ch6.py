@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
+from ..metrics import sign_test
 from ..sampling import prepare
 from ..stats import sign_test
 from ..strategies import STRATEGIES
