@@ -9,8 +9,6 @@ r"""How good is a model, and how good are its samples?  Always report a pair, ne
 * `judge_bits_per_text`, `unigram_counts` — the same per sample, for tests over samples (`stats`).
 * `unigram_entropy`, `distinct_n`, `repetition_rate` — diversity and degeneracy.
 * `task_accuracy` — exact scores on checkable tasks (`tasks`).
-* `sign_test` — is one sampler better than another on the *same* items? The exact sign test
-  (McNemar's, for right/wrong outcomes) over the items where they differ.
 * `best_time` — the wall-clock half of a race: the best of a few timed calls.
 """
 
@@ -160,28 +158,6 @@ def repetition_rate(texts: Sequence[str], n: int = 4, unit: str = "word") -> flo
 def task_accuracy(task, texts: Sequence[str], prompts: Sequence[str] | None = None) -> float:
     """Exact accuracy of ``texts`` on a `tasks.Task` (consistency with ``prompts`` if given)."""
     return task.score(list(texts), None if prompts is None else list(prompts))
-
-
-def sign_test(a, b, *, two_sided: bool = False) -> tuple[int, int, float]:
-    """Exact sign test on paired outcomes, one per item: ``(wins, losses, p)``.
-
-    ``a`` and ``b`` hold each item's outcome under two samplers (bools: McNemar's test; or
-    per-item solve rates). A *win* is an item where ``a`` is higher, a *loss* one where ``b`` is;
-    ties carry no information. Were the two equally good, wins ~ Binomial(wins + losses, 1/2):
-    ``p`` is P(X >= wins), the chance that ``a`` wins this often (one-sided), or, with
-    ``two_sided``, twice the smaller tail, capped at 1.
-    """
-    a, b = torch.as_tensor(a).float(), torch.as_tensor(b).float()
-    if a.shape != b.shape:
-        raise ValueError(f"paired outcomes must match: shapes {tuple(a.shape)}, {tuple(b.shape)}")
-    wins, losses = int((a > b).sum()), int((a < b).sum())
-    n = wins + losses
-    if two_sided:
-        k = min(wins, losses)
-        p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
-    else:
-        p = sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
-    return wins, losses, p
 
 
 def best_time(fn: Callable[[], Any], repeats: int = 2) -> tuple[float, Any]:

@@ -26,6 +26,35 @@ def test_sign_test_matches_hand_values():
         stats.sign_test(yes, torch.ones(4, dtype=torch.bool))
 
 
+def test_sign_test_by_hand_on_bools_and_rates():
+    """One-sided: P(X >= wins), X ~ Binomial(wins + losses, 1/2); ties carry no information."""
+    a = torch.tensor([True, True, True, False, True])
+    b = torch.tensor([False, False, False, False, True])
+    assert stats.sign_test(a, b) == (3, 0, 1 / 8)
+    assert stats.sign_test(b, a) == (0, 3, 1.0)
+    assert stats.sign_test(a, a) == (0, 0, 1.0)
+    wins = torch.tensor([True] * 5 + [False] * 5)
+    assert stats.sign_test(wins, ~wins)[2] == pytest.approx(638 / 1024)
+    # per-item solve rates (a puzzle solved 2 of 3 times beats one solved 1 of 3 times)
+    rates_a, rates_b = torch.tensor([2 / 3, 1.0, 0.0]), torch.tensor([1 / 3, 1.0, 1.0])
+    assert stats.sign_test(rates_a, rates_b) == (1, 1, 3 / 4)
+
+
+def test_sign_test_two_sided_is_mcnemar():
+    """Twice the smaller tail, capped at 1; symmetric in its two arguments."""
+    a = torch.tensor([True] * 9 + [False] * 1 + [True] * 4)
+    b = torch.tensor([False] * 9 + [True] * 1 + [True] * 4)
+    wins, losses, p = stats.sign_test(a, b, two_sided=True)
+    assert (wins, losses) == (9, 1)
+    assert p == pytest.approx(2 * 11 / 1024)
+    assert stats.sign_test(b, a, two_sided=True)[2] == p
+    assert stats.sign_test(a, a, two_sided=True) == (0, 0, 1.0)
+    one_each = torch.tensor([True, False])
+    assert stats.sign_test(one_each, ~one_each, two_sided=True)[2] == 1.0  # 2 x 3/4, capped
+    with pytest.raises(ValueError, match="pair unit for unit"):
+        stats.sign_test(a, b[:3])
+
+
 def test_bootstrap_interval_covers_the_mean_as_the_normal_theory_says():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, generator=g, dtype=torch.float64) + 1.0

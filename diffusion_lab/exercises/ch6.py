@@ -6,7 +6,6 @@ from __future__ import annotations
 import torch
 
 from .. import objectives
-from ..metrics import sign_test
 from ..sampling import prepare
 from ..stats import sign_test
 from ..strategies import STRATEGIES
