@@ -74,9 +74,10 @@ def main() -> None:
         kw = dict(kw)
         m = kw.pop("m")
         answers, _ = dl.qa.ask(m, tok, questions, length=length, top_k=1, seed=0, **kw)
-        right = {q: dl.qa.check(q, a) for q, a in zip(questions, answers, strict=True)}
-        acc = sum(right.values()) / len(questions)
-        acc_eq = sum(right[q] for q in equal_qs) / max(1, len(equal_qs))
+        right = [dl.qa.check(q, a) for q, a in zip(questions, answers, strict=True)]
+        acc = sum(right) / len(questions)  # questions may repeat: count each one asked
+        acc_eq = (sum(r for q, r in zip(questions, right, strict=True) if q in equal_qs)
+                  / max(1, len(equal_qs)))
         p1, s1 = per_answer(m, tok, equal_qs[:args.timed], 1, length, **kw)
         p8, s8 = per_answer(m, tok, by_family[:2 * args.timed], 8, length, **kw)
         rows[name] = dict(acc=acc, acc_eq=acc_eq, p1=p1, ms1=1e3 * s1, p8=p8, ms8=1e3 * s8)
