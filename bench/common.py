@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -28,18 +27,6 @@ def prepare(args) -> torch.device:
     return torch.device(args.device) if args.device else dl.get_device()
 
 
-def sync() -> None:
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
 def best_of(fn, repeats: int) -> tuple[float, object]:
-    """(fastest wall-clock of ``repeats`` calls, the last result), synchronising CUDA."""
-    times, out = [], None
-    for _ in range(repeats):
-        sync()
-        tick = time.perf_counter()
-        out = fn()
-        sync()
-        times.append(time.perf_counter() - tick)
-    return min(times), out
+    """(fastest wall-clock of ``repeats`` calls, the last result): `dl.metrics.best_time`."""
+    return dl.metrics.best_time(fn, repeats)
