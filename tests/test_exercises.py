@@ -197,6 +197,30 @@ def test_own_rule_must_be_new():
         del dl.STRATEGIES["_test_copycat"]
 
 
+def test_an_effect_the_model_must_show_is_reported_where_claims_are(monkeypatch, capsys):
+    """On smoke (claims reported), a seconds-trained model that solves nothing reports the
+    failed effect instead of failing the notebook; enforced, the same check fails."""
+    from diffusion_lab import exercises, notebook
+
+    nothing = torch.zeros(100, dtype=torch.bool)
+
+    @dl.strategies.register("_test_smoke_rule", revises=True)
+    def rule(ctx):
+        return dl.strategies.low_confidence(ctx)
+
+    try:
+        assert "not below 0.01" in fails(ch6.check_own_rule, "_test_smoke_rule",
+                                         lambda s, seed: nothing, (0, 1))
+        monkeypatch.setitem(notebook._mode, "claims", "report")
+        ch6.check_own_rule("_test_smoke_rule", lambda s, seed: nothing, (0, 1))
+        assert "claim not enforced (smoke): exercise check (0 wins vs 0 losses" in (
+            capsys.readouterr().out)
+        with pytest.raises(exercises.ExerciseFailed, match="still empty"):
+            exercises.answered(..., "answer")  # an answer's own checks are never relaxed
+    finally:
+        del dl.STRATEGIES["_test_smoke_rule"]
+
+
 def test_break_even_and_checkpoint():
     race = {"AR": {"seconds": 2.0, "passes": 100}, 64: {"seconds": 1.0, "passes": 64}}
     assert ch7.check_break_even(128, race, 64)

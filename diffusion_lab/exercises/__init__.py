@@ -82,6 +82,18 @@ def require(condition, hint: str) -> None:
         raise ExerciseFailed(hint)
 
 
+def require_effect(condition, hint: str) -> None:
+    """Like `require`, for what the *model* must show rather than the answer (a rule that beats
+    another on the chapter's puzzles). Where claims are reported rather than enforced (the
+    smoke profile's seconds-trained models: `notebook.claims_mode`), it is reported instead."""
+    from ..notebook import _mode, report_claim
+
+    if not condition and _mode["claims"] == "report":
+        report_claim(False, hint, "exercise check")
+        return
+    require(condition, hint)
+
+
 def is_blank(value) -> bool:
     """True for what an untouched student cell leaves: ``...``, ``None`` or an empty string."""
     return value is None or value is Ellipsis or (isinstance(value, str) and not value.strip())

@@ -9,7 +9,7 @@ from .. import objectives
 from ..sampling import prepare
 from ..stats import sign_test
 from ..strategies import STRATEGIES
-from . import answered, checker, number, require
+from . import answered, checker, number, require, require_effect
 
 BUILTIN = frozenset(STRATEGIES)  # the library's own rules (a student's rule must be new)
 
@@ -27,12 +27,12 @@ def check_own_rule(name, solve, seeds) -> str:
     mine = {s: solve(name, s) for s in seeds}
     base = torch.cat([solve("random", s) for s in seeds])
     wins, losses, p = sign_test(torch.cat(list(mine.values())), base)
-    require(p < 0.01, f"{wins} wins vs {losses} losses against random: p = {p:.2g} is not below "
-                      "0.01")
+    require_effect(p < 0.01, f"{wins} wins vs {losses} losses against random: p = {p:.2g} is "
+                             "not below 0.01")
     copy = _copycat(mine, solve, seeds)
-    require(copy is None, f"your rule solves exactly the puzzles `{copy}` solves, seed for seed: "
-                          "make it remask by its own criterion")
-    return f"beats random: {wins} wins, {losses} losses, p = {p:.1e}"
+    require_effect(copy is None, f"your rule solves exactly the puzzles `{copy}` solves, seed "
+                                 "for seed: make it remask by its own criterion")
+    return f"against random: {wins} wins, {losses} losses, p = {p:.1e}"
 
 
 def _copycat(mine: dict, solve, seeds) -> str | None:
