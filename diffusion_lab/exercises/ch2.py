@@ -3,7 +3,7 @@ schedule, Huang et al. 2017)."""
 
 from __future__ import annotations
 
-from . import answered, checker, number, require
+from . import answered, checker, number, require, require_effect
 
 
 def _coconet_reference(n: int, N: int, p_min=0.1, p_max=0.9, anneal=0.7) -> float:
@@ -44,10 +44,10 @@ def _quality(q) -> tuple[float, float]:
 def check_colder_chain(q, base, real) -> str:
     """Property: a colder chain pleases the judge more (lower bits) and pays in entropy."""
     bits, entropy = _quality(q)
-    require(bits < base["judge bits"], "the judge should like a colder chain more: did you pass "
-            "temperature=0.7 to dl.generate?")
-    require(entropy < base["entropy"] - 0.05, "a colder chain should use fewer distinct "
-            "characters: is the temperature below 1?")
+    require_effect(bits < base["judge bits"], "the judge should like a colder chain more: did "
+                   "you pass temperature=0.7 to dl.generate?")
+    require_effect(entropy < base["entropy"] - 0.05, "a colder chain should use fewer distinct "
+                   "characters: is the temperature below 1?")
     return (f"judge {base['judge bits']:.2f} -> {bits:.2f} bits, entropy {base['entropy']:.2f} -> "
             f"{entropy:.2f} (real text {real['judge bits']:.2f}, {real['entropy']:.2f})")
 
@@ -57,8 +57,8 @@ def check_confident(q, real) -> str:
     """Property: confidence order collapses: entropy well below real text's and more repetition
     than real text, whatever the judge says of it."""
     bits, entropy = _quality(q)
-    require(entropy < real["entropy"] - 0.5 and q["repetition"] > real["repetition"],
-            "look at the entropy and the repetition rate of the samples: did you use "
-            "strategy='low_confidence'?")
+    require_effect(entropy < real["entropy"] - 0.5 and q["repetition"] > real["repetition"],
+                   "look at the entropy and the repetition rate of the samples: did you use "
+                   "strategy='low_confidence'?")
     return (f"judge {bits:.2f} bits (real {real['judge bits']:.2f}), entropy {entropy:.2f} "
             f"(real {real['entropy']:.2f}), repetition {q['repetition']:.2f}")

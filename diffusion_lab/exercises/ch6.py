@@ -53,7 +53,7 @@ def check_bootstrap(lo, hi, a: torch.Tensor, b: torch.Tensor) -> str:
     lo, hi = number(lo, "lo"), number(hi, "hi")
     a, b = a.float(), b.float()
     diff = (a.mean() - b.mean()).item()
-    require(lo < diff < hi, f"({lo:.3f}, {hi:.3f}) must contain the observed difference "
+    require(lo <= diff <= hi, f"({lo:.3f}, {hi:.3f}) must contain the observed difference "
                             f"{diff:.3f}")
     pick = torch.randint(0, len(a), (2000, len(a)), generator=torch.Generator().manual_seed(99))
     diffs = a[pick].mean((1, 2)) - b[pick].mean((1, 2))
