@@ -23,7 +23,8 @@ reader's browser with ``onnxruntime-web``.  What it needs from Python is two fil
 Exports are cached under ``dl.cache_dir() / "export"``, keyed on a hash of the weights, the
 vocabulary and `EXPORT_VERSION` — the same model always maps to the same files, a retrained one
 to new ones.  Only tokenizers the JavaScript side can reproduce exactly are accepted: one token per
-character (``CharTokenizer``) or one token per whitespace-separated word (a word-level grammar);
+character (``CharTokenizer``), one token per whitespace-separated word (a word-level grammar) or
+GPT-2's byte-level BPE (``train_tokenizer``, the question-answering models: `export_bpe`);
 `tokenizer_spec` checks that claim against the real tokenizer on a probe text.
 """
 
@@ -39,6 +40,7 @@ import torch
 from .config import Profile, cache_dir
 from .config import profile as get_profile
 from .denoiser import banned_token_ids
+from .export_bpe import byte_level_spec
 from .models import is_causal_lm, max_positions
 from .tokenization import anchor_id, require_mask_token
 from .zoo import _lock
@@ -77,10 +79,11 @@ def _special(tok) -> dict:
 def tokenizer_spec(tok) -> dict:
     """How the JavaScript sampler tokenizes: ``{"vocab", "split", "join", "special", "banned"}``.
 
-    ``split`` is ``"char"`` (one token per character, spaces and newlines included) or
-    ``"whitespace"`` (one token per word); ``join`` is what goes between decoded tokens.  The rule
-    is checked against ``tok`` on a probe text drawn from the vocabulary; a tokenizer that follows
-    neither (byte-level BPE) raises ``ValueError``.
+    ``split`` is ``"char"`` (one token per character, spaces and newlines included),
+    ``"whitespace"`` (one token per word) or ``"bpe"`` (GPT-2's byte-level BPE, with ``"merges"``
+    and the pre-tokenizer's ``"pattern"``: `export_bpe`); ``join`` is what goes between decoded
+    tokens.  The rule is checked against ``tok`` on a probe text; a tokenizer that follows none
+    of them raises ``ValueError``.
     """
     vocab_map = tok.get_vocab()
     size = max(vocab_map.values()) + 1
@@ -97,6 +100,10 @@ def tokenizer_spec(tok) -> dict:
     def ids(text: str) -> list[int]:
         return tok(text, add_special_tokens=False)["input_ids"]
 
+    bpe = byte_level_spec(tok)  # None unless BPE; ValueError for a BPE bpe.js cannot follow
+    if bpe is not None:
+        return {"vocab": vocab, "split": "bpe", "join": "", **bpe, "special": _special(tok),
+                "banned": banned_token_ids(tok)}
     split = join = None
     if all(len(t) == 1 for t in plain):
         text = "".join(probe)
@@ -107,8 +114,9 @@ def tokenizer_spec(tok) -> dict:
         if ids(text) == [vocab_map[w] for w in text.split()]:
             split = "whitespace"
     if split is None:
-        raise ValueError(f"tokenizer {type(tok).__name__} is neither one token per character nor "
-                         "one per whitespace-separated word; the live sampler cannot reproduce it")
+        raise ValueError(f"tokenizer {type(tok).__name__} is neither one token per character, "
+                         "one per whitespace-separated word nor byte-level BPE; the live sampler "
+                         "cannot reproduce it")
     a, b = probe[0], probe[-1]
     decoded = tok.decode([vocab_map[a], vocab_map[b]], skip_special_tokens=False,
                          clean_up_tokenization_spaces=False)
@@ -194,7 +202,7 @@ def settings(model, tok, prof: Profile, name: str) -> dict:
 def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "float32",
            force: bool = False, progress: bool = False, **zoo_kwargs) -> dict:
     """Export ``dl.zoo.pretrained(kind, prof)`` (cached); return ``{"onnx", "json", "key",
-    "bytes"}``.
+    "bytes"}``.  ``kind="qa"`` exports ``dl.zoo.pretrained_qa("diffusion", prof)`` (`export_qa`).
 
     The files live in ``cache_dir() / "export" / f"{kind}-{profile}-{key}"``: a second call with
     the same weights returns them at once; ``force=True`` re-exports.
@@ -202,13 +210,22 @@ def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "flo
     from . import zoo
 
     prof = prof or get_profile()
+    if kind == "qa":  # chapter 8's question-answering diffusion model (export_qa)
+        from .export_qa import qa_settings
+
+        model, tok, _ = zoo.pretrained_qa("diffusion", prof, progress=progress, **zoo_kwargs)
+        return export_model(model, tok, kind, prof, dtype=dtype, force=force,
+                            extra=qa_settings(model, tok))
     model, tok, _ = zoo.pretrained(kind, prof, progress=progress, **zoo_kwargs)
     return export_model(model, tok, kind, prof, dtype=dtype, force=force)
 
 
 def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: str = "float32",
-                 force: bool = False) -> dict:
-    """`export` for any masked LM and tokenizer (the tests use a tiny untrained one)."""
+                 force: bool = False, extra: dict | None = None) -> dict:
+    """`export` for any masked LM and tokenizer (the tests use a tiny untrained one); ``extra``
+    is merged into the JSON (e.g. the QA panel's defaults)."""
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict or None, got {type(extra).__name__}")
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"name must be letters, digits, '-' or '_', got {name!r}")
     prof = prof or get_profile()
@@ -218,17 +235,19 @@ def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: s
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _lock(folder.parent / f".{folder.name}.lock"):  # two test workers export it once
         if force or not (onnx_path.is_file() and json_path.is_file()):
-            _write(model, tok, name, prof, dtype, key, folder)
+            _write(model, tok, name, prof, dtype, key, folder, extra or {})
     return {"onnx": onnx_path, "json": json_path, "key": key,
             "bytes": {"onnx": onnx_path.stat().st_size, "json": json_path.stat().st_size}}
 
 
-def _write(model, tok, name, prof, dtype, key, folder) -> None:
+def _write(model, tok, name, prof, dtype, key, folder, extra) -> None:
     """Export into ``<folder>.tmp``, then rename: a half-written export is never found."""
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     export_onnx(model, tok, tmp / f"{name}.onnx", dtype)
-    meta = settings(model, tok, prof, name)
+    meta = {**settings(model, tok, prof, name), **extra}
+    if "defaults" in extra:
+        meta["defaults"]["profile"] = prof.name
     meta["key"], meta["dtype"] = key, dtype
     (tmp / f"{name}.json").write_text(json.dumps(meta, ensure_ascii=False))
     shutil.rmtree(folder, ignore_errors=True)

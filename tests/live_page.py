@@ -10,6 +10,7 @@ the exported model.
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import subprocess
@@ -25,6 +26,9 @@ from transformers.modeling_outputs import MaskedLMOutput
 from diffusion_lab import export as dl_export
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "book" / "_ext"))
+from live_models import LIVE_SCRIPTS  # noqa: E402 - the book's script list, in its order
+
 LIVE = REPO / "book" / "_static" / "live"
 VENDOR = REPO / "book" / "_static" / "vendor"
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
@@ -44,12 +48,11 @@ CHROMIUM_ARGS = [
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>live panel</title>
 <link rel="stylesheet" href="_static/live/live.css">
-<script src="_static/live/sampler.js"></script>
-<script src="_static/live/panel.js"></script>
+{scripts}
 </head><body>
 <p>The recorded animation would be here.</p>
 <div class="dl-live" data-model="{model}" data-prompt="{prompt}" data-length="{length}"
-     data-steps="{steps}" hidden></div>
+     data-steps="{steps}"{extra} hidden></div>
 </body></html>
 """
 
@@ -66,8 +69,9 @@ def ort_dir() -> Path:
 
 
 def build_site(root: Path, exports: dict, prompt: str = "ROMEO:", length: int = 48,
-               steps: int = 8) -> Path:
-    """A folder that serves (or opens from disk) one panel for the first model of ``exports``."""
+               steps: int = 8, attrs: dict | None = None) -> Path:
+    """A folder that serves (or opens from disk) one panel for the first model of ``exports``;
+    ``attrs`` adds ``data-*`` attributes to the panel (e.g. ``{"kind": "qa"}``)."""
     static = root / "_static"
     shutil.copytree(LIVE, static / "live", dirs_exist_ok=True)
     ort = static / "vendor" / "onnxruntime-web"
@@ -80,7 +84,12 @@ def build_site(root: Path, exports: dict, prompt: str = "ROMEO:", length: int = 
         dl_export.publish(files, static / "live" / "models")
     name = next(iter(exports))
     (root / "index.html").write_text(
-        PAGE.format(model=name, prompt=prompt, length=length, steps=steps), encoding="utf-8")
+        PAGE.format(model=name, prompt=html.escape(prompt), length=length, steps=steps,
+                    scripts="\n".join(f'<script src="_static/live/{s}"></script>'
+                                      for s in LIVE_SCRIPTS),
+                    extra="".join(f' data-{k}="{html.escape(str(v))}"'
+                                  for k, v in (attrs or {}).items())),
+        encoding="utf-8")
     return root
 
 

@@ -4,11 +4,13 @@ A page opts in with one line of HTML (a Markdown cell of the notebook)::
 
     <div class="dl-live" data-model="mdlm" data-prompt="ROMEO:"></div>
 
-``data-model`` names a recipe of ``dl.zoo``; ``book/_static/live/panel.js`` turns the div into
-the panel.  This extension
+``data-model`` names a recipe of ``dl.zoo``, or ``qa`` for chapter 8's question-answering model
+(``data-kind="qa"`` gives its question box and "force" toggle; ``dl.export.export("qa")``);
+``book/_static/live/panel.js`` turns the div into the panel.  This extension
 
-* ``html-page-context``: adds ``live/live.css``, ``live/sampler.js`` and ``live/panel.js`` to the
-  pages that hold such a div (and only to those);
+* ``html-page-context``: adds ``live/live.css`` and the scripts of `LIVE_SCRIPTS` (the sampler,
+  byte-level BPE, revisable tokens, chapter 8's question box, the panel) to the pages that hold
+  such a div (and only to those);
 * ``build-finished``: finds every ``data-model`` in the built pages, exports that zoo model for the
   profile of the build (``dl.export.export``, cached next to the zoo's models: the export of an
   unchanged model costs nothing) and copies the ONNX graph and its JSON into
@@ -33,14 +35,16 @@ logger = logging.getLogger(__name__)
 
 PANEL = re.compile(r"""<div\b[^>]*\bclass=["'][^"']*\bdl-live\b[^>]*>""")
 MODEL = re.compile(r"""\bdata-model=["']([A-Za-z0-9_-]+)["']""")
+# in load order: the tokenizer and the revisable start before the sampler, the panel last
+LIVE_SCRIPTS = ("bpe.js", "revise.js", "sampler.js", "qa.js", "panel.js")
 ORT_FILES = {"ort-wasm-simd-threaded.mjs": "ort-mjs", "ort-wasm-simd-threaded.wasm": "ort-wasm"}
 
 
 def add_panel_assets(app: Sphinx, pagename, templatename, context, doctree) -> None:
     if PANEL.search(context.get("body", "") or ""):
         app.add_css_file("live/live.css")
-        app.add_js_file("live/sampler.js")
-        app.add_js_file("live/panel.js")
+        for script in LIVE_SCRIPTS:
+            app.add_js_file(f"live/{script}")
 
 
 def models_in(outdir: Path) -> dict[str, list[str]]:

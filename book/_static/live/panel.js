@@ -2,6 +2,7 @@
  *
  * Markup (one line in a page; book/_ext/live_models.py ships the model files):
  *   <div class="dl-live" data-model="mdlm" data-prompt="ROMEO:"></div>
+ * or, for chapter 8's question box and "force" toggle (qa.js), data-model="qa" data-kind="qa".
  * This script fills it with the controls (stable data-dl attributes: prompt, strategy, steps,
  * temperature, seed, generate, step, output, status), loads onnxruntime-web (vendored, WebAssembly)
  * and the exported model, and draws each frame like diffusion_lab/viz/html.py: masks as the
@@ -98,27 +99,39 @@
     document.head.appendChild(style);
   }
 
-  function drawFrame(out, spec, f, prev, fixed) {
+  // what one token shows: its vocabulary string, or for byte-level BPE its decoded text (bpe.js)
+  const tokenText = (spec, id) => (spec.split === "bpe" ? window.DLLiveBPE.tokenText(spec, id) : spec.vocab[id]);
+
+  function drawFrame(out, spec, f, prev, fixed, given) {
     // one span per slot after the anchor: class p prompt, m masked, x remasked, cK confidence
-    // bin (floor(p * bins)), n written this step (viz/slots.py and viz/html.py)
+    // bin (floor(p * bins)), n written this step (viz/slots.py and viz/html.py); r a given
+    // revisable token (a forced answer token) that now differs from what was given
     const frag = document.createDocumentFragment();
+    let revised = 0;
     for (let i = 1; i < f.L; i++) {
       const span = document.createElement("span");
-      if (fixed[i]) { span.className = "p"; span.textContent = spec.vocab[f.ids[i]]; }
+      if (fixed[i]) { span.className = "p"; span.textContent = tokenText(spec, f.ids[i]); }
       else if (f.remasked[i]) {
         span.className = "x"; span.textContent = BLOCK;
-        span.title = `remasked: ${prev ? spec.vocab[prev.ids[i]] : ""}`;
+        span.title = `remasked: ${prev ? tokenText(spec, prev.ids[i]) : ""}`;
       } else if (f.masked[i]) { span.className = "m"; span.textContent = BLOCK; }
       else {
         const bin = Math.max(0, Math.min(spec.bins - 1, Math.floor(f.conf[i] * spec.bins)));
         span.className = `c${bin}` + (f.revealed[i] ? " n" : "");
-        span.textContent = spec.vocab[f.ids[i]];
+        span.textContent = tokenText(spec, f.ids[i]);
+        if (given && given[i] >= 0) {
+          span.classList.add(given[i] === f.ids[i] ? "g" : "r");
+          span.title = given[i] === f.ids[i] ? "given (forced), revisable"
+            : `revised: ${tokenText(spec, given[i])} \u2192 ${tokenText(spec, f.ids[i])}`;
+          revised += given[i] !== f.ids[i];
+        }
       }
       if (spec.join && i < f.L - 1) frag.append(span, spec.join); else frag.append(span);
     }
     out.replaceChildren(frag);
     out.dataset.step = String(f.step);
     out.dataset.masks = String(f.masked.reduce((a, m, i) => a + (i < f.L ? m : 0), 0));
+    out.dataset.revised = String(revised);
   }
 
   function label(f) {
@@ -138,7 +151,8 @@
       return el;
     };
     const field = (text, input) => { const l = h("label", {}, text + " "); l.append(input); return l; };
-    const prompt = h("input", { "data-dl": "prompt", type: "text", size: "28", value: panel.dataset.prompt || "", "aria-label": "prompt" });
+    const qaPanel = panel.dataset.kind === "qa"; // chapter 8: a question, examples, force (qa.js)
+    const prompt = h("input", { "data-dl": "prompt", type: "text", size: "28", value: panel.dataset.prompt || "", "aria-label": qaPanel ? "question" : "prompt" });
     const strategy = h("select", { "data-dl": "strategy" });
     for (const s of ["low_confidence", "threshold", "random", "confidence_weighted", "ancestral"]) strategy.append(h("option", { value: s }, s));
     const steps = h("input", { "data-dl": "steps", type: "number", min: "1", value: "32", style: "width:4.5em" });
@@ -149,12 +163,12 @@
     const status = h("div", { "data-dl": "status", class: "dl-live-status", role: "status" }, "The model loads when this panel comes into view…");
     const out = h("div", { "data-dl": "output", class: "dlv", "aria-live": "off" });
     const controls = h("div", { class: "dl-live-controls" });
-    controls.append(field("Prompt", prompt), field("Strategy", strategy), field("Steps", steps),
+    controls.append(field(qaPanel ? "Question" : "Prompt", prompt), field("Strategy", strategy), field("Steps", steps),
       field("Temperature", temperature), field("Seed", seed), generate, step);
     panel.replaceChildren(controls, status, out);
     panel.hidden = false;
 
-    let spec = null, forward = null, run = null, token = 0;
+    let spec = null, forward = null, run = null, token = 0, qa = null;
     const say = (text, error) => { status.textContent = text; status.classList.toggle("dl-live-error", !!error); status.setAttribute("role", error ? "alert" : "status"); };
     const settings = () => ({
       prompt: prompt.value, strategy: strategy.value, steps: Number(steps.value),
@@ -163,22 +177,35 @@
       promptRequired: panel.dataset.allowEmpty !== "true",
     });
     function start() { // a new run, or a message instead of a silent hang
-      const s = settings();
+      let s = settings();
+      if (qa) { // the question's family, the forced token: a message for what the model cannot do
+        if (!Number.isInteger(s.steps) || s.steps < 1) { say(`Steps must be a whole number >= 1 (got ${s.steps}).`, true); run = null; return null; }
+        s = qa.plan(s);
+        if (s.problem) { say(s.problem, true); run = null; return null; }
+      }
       const problem = S.validate(spec, s.prompt, s.length, s.steps, s.temperature, s.promptRequired);
       if (problem) { say(problem, true); run = null; return null; }
-      const fixed = new Uint8Array(s.length + 1).fill(1);
+      const fixed = new Uint8Array(s.length + 1).fill(1), given = new Int32Array(s.length + 1).fill(-1);
       const iter = S.generate(forward, spec, s);
-      return (run = { iter, fixed, prev: null, done: false, first: true });
+      return (run = { iter, fixed, given, prev: null, done: false, first: true });
     }
     async function advance(r) { // draw the next frame of run r; false when it has ended
       const t0 = performance.now();
       const { value: f, done } = await r.iter.next();
       if (done) { r.done = true; return false; }
-      if (r.first) { for (let i = 0; i < f.L; i++) r.fixed[i] = f.masked[i] ? 0 : 1; r.first = false; }
-      drawFrame(out, spec, f, r.prev, r.fixed);
+      if (r.first) { // free slots: the region (masked, or given and revisable)
+        for (let i = 0; i < f.L; i++) {
+          r.fixed[i] = (f.region ? f.region[i] : f.masked[i]) ? 0 : 1;
+          if (!r.fixed[i] && !f.masked[i]) r.given[i] = f.ids[i];
+        }
+        r.first = false;
+      }
+      drawFrame(out, spec, f, r.prev, r.fixed, r.given);
       if (f.step > 0) panel.dlStats.stepMs.push(performance.now() - t0);
       if (f.step === 1 && panel.dlStats.firstFrame === null) panel.dlStats.firstFrame = performance.now();
-      say(f.step === 0 ? "start: every free slot masked" : label(f) + (f.masked.some((m, i) => m && !r.fixed[i]) ? "" : " — done"));
+      const finished = f.step > 0 && !f.masked.some((m, i) => m && !r.fixed[i]);
+      say(f.step === 0 ? "start: every free slot masked" + (r.given.some((g) => g >= 0) ? " but the forced one" : "")
+        : label(f) + (finished ? " — done" + (qa ? qa.describe(f) : "") : ""));
       r.prev = f;
       return true;
     }
@@ -204,11 +231,14 @@
       spec = m.spec; forward = m.forward;
       paletteCss(spec);
       steps.value = panel.dataset.steps || spec.defaults.steps;
+      temperature.value = panel.dataset.temperature || spec.defaults.temperature;
+      if (qaPanel && window.DLLiveQA && spec.qa) qa = window.DLLiveQA.controls(spec, panel, h, field, prompt, controls);
+      else if (qaPanel) throw new Error("this model has no questions (qa.js or spec.qa missing)");
       strategy.value = panel.dataset.strategy || spec.defaults.strategy;
       panel.dlStats.ready = performance.now();
       panel.dataset.ready = "true";
       say(`Ready: ${spec.name}, ${spec.vocab.length} tokens, up to ${spec.max_length} per text. Press Generate.`);
-    }, (e) => say(`Could not start the live model: ${e.message}`, true));
+    }).catch((e) => say(`Could not start the live model: ${e.message}`, true));
     // Load the runtime (14 MB of WebAssembly) and the model only when the panel comes near the
     // screen: a reader who never scrolls down downloads nothing.
     let started = false;

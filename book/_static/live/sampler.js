@@ -74,6 +74,7 @@
 
   /* ---------------------------------------------------------------- tokenizer (export.py) */
   function encode(spec, text) {
+    if (spec.split === "bpe") return root.DLLiveBPE.encode(spec, text); // bpe.js
     const pieces = spec.split === "char" ? Array.from(text) : text.split(/\s+/).filter(Boolean);
     const index = spec._index || (spec._index = new Map(spec.vocab.map((t, i) => [t, i])));
     const ids = [], unknown = [];
@@ -192,7 +193,8 @@
 
   /* ------------------------------------------------------------------------- the loop
    * generate(forward, spec, {prompt, length, steps, strategy, temperature, seed, batch})
-   * is an async generator of frames {step, n, ids, masked, conf, revealed, remasked, B, L};
+   * (+ revisable: text positions of prompt tokens a revising rule may change, revise.js)
+ * is an async generator of frames {step, n, ids, masked, conf, revealed, remasked, region, B, L};
    * the first frame (step 0) is the start state.  temperature 0 means greedy (argmax), the
    * limit T -> 0 of the tempered draw. */
   async function* generate(forward, spec, settings) {
@@ -203,7 +205,10 @@
     const rule = STRATEGIES[strategy];
     if (!rule) throw new Error(`Unknown strategy ${JSON.stringify(strategy)}; one of ${Object.keys(STRATEGIES).join(", ")}.`);
     const B = batch, L = length + 1, V = spec.vocab.length, MASK = spec.special.mask;
-    const promptIds = encode(spec, prompt).ids;
+    const promptIds = encode(spec, prompt).ids, revisable = settings.revisable || [];
+    const bad = root.DLLiveRevise ? root.DLLiveRevise.check(revisable, promptIds.length, length)
+      : revisable.length ? "revisable needs revise.js" : null;
+    if (bad) throw new Error(bad);
     const x = new Int32Array(B * L).fill(MASK), region = new Uint8Array(B * L);
     const conf = new Float64Array(B * L), masked = new Uint8Array(B * L);
     for (let b = 0; b < B; b++) {
@@ -219,15 +224,17 @@
     // one stream per row: row b of seed s is the same whatever the batch size
     const rngs = Array.from({ length: B }, (_, b) => makeRng(Math.imul(seed + 1, 0x2545f491) ^ b));
     const uniform = (j) => rngs[Math.floor(j / L)].uniform();
+    if (revisable.length) // given tokens a revising rule may change: free, decoded (revise.js)
+      await root.DLLiveRevise.startState(forward, spec, revisable, { x, region, masked, conf, B, L });
     const frame = (step, revealed, remasked) => ({ step, n: steps, B, L, ids: Int32Array.from(x),
-      masked: Uint8Array.from(masked), conf: Float64Array.from(conf), revealed, remasked });
+      masked: Uint8Array.from(masked), conf: Float64Array.from(conf), revealed, remasked, region });
     yield frame(0, new Uint8Array(B * L), new Uint8Array(B * L));
     const grid = CONVENTIONS.timeGrid(steps);
     let logp = null;
     for (let i = 0; i < steps; i++) {
       if (logp === null) logp = await forward(x, B, L);
       // proposal x_hat = argmax_v (log p_v / T + g_v), g ~ Gumbel(0, 1)  (sample_filtered);
-      // confidence p = p_theta(x_hat | z_t), untempered
+      // confidence p = p_theta(x_hat | z_t), untempered, rounded to float32 as probability_of
       const proposal = Int32Array.from(x), p = new Float64Array(B * L);
       for (let j = 0; j < B * L; j++) {
         if (!region[j]) continue;
@@ -240,7 +247,7 @@
           if (score > best) { best = score; arg = v; }
         }
         proposal[j] = arg;
-        p[j] = Math.exp(logp[base + arg]);
+        p[j] = Math.fround(Math.exp(logp[base + arg]));
       }
       const ctx = { B, L, x, masked, region, proposal, p, conf, t: grid[i], s: grid[i + 1],
                     step: i, n: steps, options: o, uniform };
@@ -267,6 +274,7 @@
   }
 
   function decode(spec, ids) {
+    if (spec.split === "bpe") return root.DLLiveBPE.decode(spec, ids);
     return Array.from(ids, (id) => spec.vocab[id]).join(spec.join);
   }
 
