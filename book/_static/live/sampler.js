@@ -238,16 +238,17 @@
       const proposal = Int32Array.from(x), p = new Float64Array(B * L);
       for (let j = 0; j < B * L; j++) {
         if (!region[j]) continue;
-        let best = -Infinity, arg = 0;
+        let best = -Infinity, arg = 0, top = -Infinity, sum = 0;
         const base = j * V;
         for (let v = 0; v < V; v++) {
           const lp = logp[base + v];
           if (lp === -Infinity) continue;
+          if (lp > top) { sum = sum * Math.exp(top - lp) + 1; top = lp; } else sum += Math.exp(lp - top);
           const score = temperature === 0 ? lp : lp / temperature - Math.log(-Math.log(uniform(j)));
           if (score > best) { best = score; arg = v; }
         }
-        proposal[j] = arg;
-        p[j] = Math.fround(Math.exp(logp[base + arg]));
+        proposal[j] = arg; // p = exp(logp - logsumexp(logp)) in float32, as probability_of
+        p[j] = Math.fround(Math.exp(Math.fround(logp[base + arg] - (top + Math.log(sum)))));
       }
       const ctx = { B, L, x, masked, region, proposal, p, conf, t: grid[i], s: grid[i + 1],
                     step: i, n: steps, options: o, uniform };
