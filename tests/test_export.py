@@ -8,11 +8,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 import diffusion_lab as dl
 from diffusion_lab import export as dl_export
+from diffusion_lab import export_bpe
 
 TEXT = "O Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
 
@@ -92,10 +93,88 @@ def test_word_level_tokenizer_is_described():
     assert spec["vocab"][6:] == words[6:]
 
 
-def test_byte_level_bpe_is_refused():
+def test_byte_level_bpe_is_described():
     tok = dl.train_tokenizer([TEXT * 20], vocab_size=300)
-    with pytest.raises(ValueError, match="neither one token per character"):
-        dl_export.tokenizer_spec(tok)
+    spec = dl_export.tokenizer_spec(tok)
+    assert spec["split"] == "bpe" and spec["join"] == "" and spec["merges"]
+    assert spec["pattern"] == export_bpe.GPT2_PATTERN
+    vocab = tok.get_vocab()
+    for text in [TEXT, "  Romeo's   café\n\n", "", "what is 3+4?no"]:
+        assert export_bpe.encode(spec, vocab, text) == tok(text, add_special_tokens=False)[
+            "input_ids"], text
+
+
+def _bpe_with(**changes) -> PreTrainedTokenizerFast:
+    tok = dl.train_tokenizer([TEXT * 20], vocab_size=300)
+    backend = tok.backend_tokenizer
+    if "prefix" in changes:
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    if "normalizer" in changes:
+        backend.normalizer = normalizers.Lowercase()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, mask_token="[MASK]",
+                                   cls_token="[CLS]", pad_token="[PAD]")
+
+
+@pytest.mark.parametrize("change, message", [("prefix", "add_prefix_space"),
+                                             ("normalizer", "a normalizer")])
+def test_bpe_the_sampler_cannot_follow_is_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        dl_export.tokenizer_spec(_bpe_with(**{change: True}))
+
+
+def test_export_of_the_qa_model(monkeypatch, tmp_path):
+    """``export("qa")``: the chapter's model within budget, its JSON has the panel's settings
+    (an untrained smoke-sized stand-in for the zoo model: the format, not the weights)."""
+    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
+    tok = dl.zoo.qa_tokenizer()
+    torch.manual_seed(0)
+    model = dl.tiny_mlm(tok, size="xs", max_length=20).eval()
+    monkeypatch.setattr(dl.zoo, "pretrained_qa", lambda kind, prof, **kw: (model, tok, {}))
+    files = dl_export.export("qa", dl.profile("cpu"))
+    meta = json.loads(files["json"].read_text())
+    assert files["bytes"]["onnx"] <= dl_export.MAX_BYTES and meta["split"] == "bpe"
+    assert meta["max_length"] == 19 and meta["defaults"]["strategy"] == "confidence_weighted"
+    assert meta["defaults"]["temperature"] == 0 and meta["defaults"]["profile"] == "cpu"
+    assert meta["qa"]["forced"] == {"true": "no", "false": "yes"}
+    assert all(dl.qa.family_of(q) for q in meta["qa"]["examples"])
+    assert set(meta["qa"]["families"]) == set(dl.qa.FAMILIES)
+    with pytest.raises(TypeError, match="extra must be a dict"):
+        dl_export.export_model(model, tok, "qa", extra=["no"])
+
+
+def test_live_models_ships_the_qa_model(monkeypatch, tmp_path):
+    """The book's extension finds a data-model="qa" panel and exports it with the QA scripts."""
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+    import live_models
+
+    page = tmp_path / "chapters" / "answering.html"
+    page.parent.mkdir(parents=True)
+    page.write_text('<div class="dl-live" data-model="qa" data-kind="qa" hidden></div>')
+    assert live_models.models_in(tmp_path) == {"qa": ["chapters/answering.html"]}
+    ort = tmp_path / "_static" / "vendor" / "onnxruntime-web"
+    ort.mkdir(parents=True)
+    for f in ("ort.wasm.min.js", *live_models.ORT_FILES):
+        (ort / f).write_bytes(b"x")
+    onnx, js = tmp_path / "qa.onnx", tmp_path / "qa.json"
+    onnx.write_bytes(b"onnx")
+    js.write_text("{}")
+    asked = []
+    monkeypatch.setattr(dl_export, "export", lambda name: asked.append(name) or {
+        "onnx": onnx, "json": js, "bytes": {"onnx": 4, "json": 2}})
+    app = SimpleNamespace(outdir=str(tmp_path), builder=SimpleNamespace(format="html"))
+    live_models.publish_models(app, None)
+    assert asked == ["qa"]
+    assert (tmp_path / "_static" / "live" / "models" / "qa.onnx").is_file()
+    added = []
+    live_models.add_panel_assets(SimpleNamespace(add_css_file=added.append,
+                                                 add_js_file=added.append), "p", None,
+                                 {"body": page.read_text()}, None)
+    assert added[1:] == [f"live/{s}" for s in live_models.LIVE_SCRIPTS]
+    assert "live/bpe.js" in added and "live/qa.js" in added
 
 
 def test_bad_arguments(tiny, tmp_path):
