@@ -275,3 +275,17 @@ def test_example_dropdown_fills_the_question(page, qa_model):
         assert w.page.input_value("[data-dl=prompt]") == options[3]
     finally:
         w.close()
+
+
+def test_chapter_8_holds_the_panel():
+    """The div sits after the chapter's revision animation, hidden until panel.js shows it."""
+    import nbformat
+    from live_page import REPO
+
+    nb = nbformat.read(REPO / "book" / "chapters" / "08_answering" / "answering.ipynb", 4)
+    where = [i for i, c in enumerate(nb.cells) if 'data-model="qa"' in c.source]
+    assert len(where) == 1 and nb.cells[where[0]].cell_type == "markdown"
+    source = nb.cells[where[0]].source
+    assert '<div class="dl-live" data-model="qa" data-kind="qa" hidden></div>' in source
+    assert "revisable=[n_q]" in nb.cells[where[0] - 1].source  # right after the chapter's demo
+    assert "force" in source and "Generate" in source
