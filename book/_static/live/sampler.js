@@ -194,7 +194,7 @@
   /* ------------------------------------------------------------------------- the loop
    * generate(forward, spec, {prompt, length, steps, strategy, temperature, seed, batch})
    * (+ revisable: text positions of prompt tokens a revising rule may change, revise.js)
- * is an async generator of frames {step, n, ids, masked, conf, revealed, remasked, region, B, L};
+   * is an async generator of frames {step, n, ids, masked, conf, revealed, remasked, region, B, L};
    * the first frame (step 0) is the start state.  temperature 0 means greedy (argmax), the
    * limit T -> 0 of the tempered draw. */
   async function* generate(forward, spec, settings) {
