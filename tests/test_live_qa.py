@@ -75,7 +75,7 @@ def page(qa_model, tmp_path_factory):
                                     .tobytes()).decode()
 
         v.page.expose_function("pyForward", py_forward)
-        v.browser, v.url = browser, url
+        v.browser, v.url, v.root = browser, url, root
         try:
             yield v, onnx
         finally:
@@ -273,6 +273,35 @@ def test_example_dropdown_fills_the_question(page, qa_model):
         assert len(options) > 4 and all(dl.qa.family_of(q) for q in options[1:])
         w.page.select_option("[data-dl=examples]", options[3])
         assert w.page.input_value("[data-dl=prompt]") == options[3]
+    finally:
+        w.close()
+
+
+def test_step_shows_the_forced_token_then_runs_from_disk(page):
+    """Step: the start frame holds the forced "no" (decoded, outlined as given); file:// runs."""
+    v, _ = page
+    w = Visit(v.browser, f"{v.url}/index.html")
+    try:
+        w.page.fill("[data-dl=prompt]", "is 4+4=8?")
+        w.page.check("[data-dl=force]")
+        w.page.click("[data-dl=step]")
+        w.page.wait_for_function("document.querySelector('[data-dl=output]').dataset.step === '0'")
+        assert w.page.inner_text("[data-dl=output] span.g") == "no"
+        assert w.page.inner_text("[data-dl=output]").count(BLOCK) == 19 - 8  # is Ġ4 + 4 = 8 ? no
+        w.page.click("[data-dl=step]")
+        w.page.wait_for_function("document.querySelector('[data-dl=output]').dataset.step === '1'")
+        assert w.errors == [] and w.external == []
+    finally:
+        w.close()
+    w = Visit(v.browser, (v.root / "index.html").as_uri())
+    try:
+        w.page.fill("[data-dl=prompt]", "what is 3+4?")
+        w.page.click("[data-dl=generate]")
+        w.page.wait_for_function(
+            "document.querySelector('[data-dl=status]').textContent.includes('done')",
+            timeout=30_000)
+        assert 'answer: "7."' in w.page.inner_text("[data-dl=status]")
+        assert w.errors == [] and w.external == []
     finally:
         w.close()
 
