@@ -23,6 +23,7 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import MaskedLMOutput
 
+import diffusion_lab as dl
 from diffusion_lab import export as dl_export
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,3 +187,50 @@ class OnnxMaskedLM(PreTrainedModel):
         ids = input_ids.cpu().numpy().astype(np.int64)
         logp = self.session.run(None, {"input_ids": ids})[0]
         return MaskedLMOutput(logits=torch.from_numpy(logp))
+
+
+# ---- chapter 8 (tests/test_live_qa.py)
+
+
+def chapter_questions() -> list[str]:
+    """Every question chapter 8 asks: its 150 test questions and its 120 claims."""
+    test = [q for q, _ in dl.qa.pairs(150, seed=1)]
+    claims = list(dict.fromkeys(q for q, _ in dl.qa.pairs(400, seed=2, families=("claims",))))
+    return test + claims[:120]
+
+
+def near_tie(traj, model) -> float:
+    """The smallest score gap that a reveal or remask decision of ``traj`` turned on.
+
+    The rules reveal the most confident masked slots and ``confidence_weighted`` remasks the
+    least confident drawn tokens first.  Confidences are float32 in torch (``probability_of``: a
+    float32 log-sum-exp) and float64 in the page, so two slots within a few float32 steps of each
+    other (two near-certain [EOS]: 0.9999871 and 0.9999869) may be ranked either way; a run with
+    such a decision cannot decide parity and is left out (the test says how many were kept)."""
+    frames, smallest = [traj.start, *traj.frames], float("inf")
+    for prev, f in zip(frames, frames[1:], strict=False):
+        free = ~traj.fixed[0]
+        was_masked, decoded = prev.mask[0] & free, ~prev.mask[0] & free
+        with torch.no_grad():  # the proposals' confidences at this step, as generate computes them
+            logp = model(input_ids=prev.ids).logits[0].float()
+        p = logp.max(-1).values.sub(logp.logsumexp(-1)).exp()
+        shown = f.revealed[0] & was_masked
+        if shown.any() and (was_masked & ~shown).any():
+            smallest = min(smallest, float(p[shown].min() - p[was_masked & ~shown].max()))
+        back, kept = f.remasked[0], decoded & ~f.remasked[0]
+        if back.any() and kept.any():
+            smallest = min(smallest, float(prev.confidence[0][kept].min()
+                                           - prev.confidence[0][back].max()))
+    return smallest
+
+
+def revised_by_chapter(model, tok, claims, seeds=range(4)) -> list[str]:
+    """The true claims whose forced "no" chapter 8's settings revise at every seed."""
+    out = []
+    for q in claims:
+        answers = [dl.qa.ask(model, tok, [q], length=19, forced="no", revise_forced=True,
+                             strategy="confidence_weighted", steps=14, top_k=1, seed=s)[0][0]
+                   for s in seeds]
+        if all(a.startswith("yes") for a in answers):
+            out.append(q)
+    return out

@@ -31,7 +31,18 @@ import torch
 from conftest import no_running_asyncio_loop, serve_directory
 
 sys.path.insert(0, str(Path(__file__).parent))
-from live_page import CHROMIUM, CHROMIUM_ARGS, RUN_JS, OnnxMaskedLM, Visit, build_site, summarise  # noqa: E402, I001
+from live_page import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RUN_JS,
+    OnnxMaskedLM,
+    Visit,
+    build_site,
+    chapter_questions,
+    near_tie,
+    revised_by_chapter,
+    summarise,
+)
 
 import diffusion_lab as dl  # noqa: E402
 from diffusion_lab import export as dl_export  # noqa: E402
@@ -85,13 +96,6 @@ def page(qa_model, tmp_path_factory):
             browser.close()
 
 
-def chapter_questions() -> list[str]:
-    """Every question chapter 8 asks: its 150 test questions and its 120 claims."""
-    test = [q for q, _ in dl.qa.pairs(150, seed=1)]
-    claims = list(dict.fromkeys(q for q, _ in dl.qa.pairs(400, seed=2, families=("claims",))))
-    return test + claims[:120]
-
-
 def test_python_reference_bpe_matches_tokenizers(qa_model):
     _, tok, _ = qa_model
     spec = export_bpe.byte_level_spec(tok)
@@ -138,31 +142,6 @@ PARITY_CLAIMS = ["is 4+4=8?", "is 9+0=9?", "is 8+5=13?", "is 2+6=8?", "is 6+6=12
                  "is 0+1=0?", "is 7+8=12?", "is 12+9=21?", "is 3+3=5?"]
 
 
-def near_tie(traj, model, gap: float = 1e-6) -> float:
-    """Did a reveal or remask decision of ``traj`` separate two scores closer than ``gap``?
-
-    The rules reveal the most confident masked slots and ``confidence_weighted`` remasks the
-    least confident drawn tokens first.  Confidences are float32 in torch (``probability_of``: a
-    float32 log-sum-exp) and float64 in the page, so two slots within a few float32 steps of each
-    other (two near-certain [EOS]: 0.9999871 and 0.9999869) may be ranked either way; a run with
-    such a decision cannot decide parity and is left out (the test says how many were kept)."""
-    frames, smallest = [traj.start, *traj.frames], float("inf")
-    for prev, f in zip(frames, frames[1:], strict=False):
-        free = ~traj.fixed[0]
-        was_masked, decoded = prev.mask[0] & free, ~prev.mask[0] & free
-        with torch.no_grad():  # the proposals' confidences at this step, as generate computes them
-            logp = model(input_ids=prev.ids).logits[0].float()
-        p = logp.max(-1).values.sub(logp.logsumexp(-1)).exp()
-        shown = f.revealed[0] & was_masked
-        if shown.any() and (was_masked & ~shown).any():
-            smallest = min(smallest, float(p[shown].min() - p[was_masked & ~shown].max()))
-        back, kept = f.remasked[0], decoded & ~f.remasked[0]
-        if back.any() and kept.any():
-            smallest = min(smallest, float(prev.confidence[0][kept].min()
-                                           - prev.confidence[0][back].max()))
-    return smallest
-
-
 @pytest.mark.parametrize("strategy, options", [
     ("low_confidence", {}), ("threshold", {}), ("confidence_weighted", {"remask_scale": 1e30})])
 def test_forced_greedy_reveal_order_matches_qa_ask(page, qa_model, strategy, options):
@@ -193,18 +172,6 @@ def test_forced_greedy_reveal_order_matches_qa_ask(page, qa_model, strategy, opt
         assert revised >= 2, revised
     else:  # the committing rules cannot, by construction
         assert revised == 0
-
-
-def revised_by_chapter(model, tok, claims, seeds=range(4)) -> list[str]:
-    """The true claims whose forced "no" chapter 8's settings revise at every seed."""
-    out = []
-    for q in claims:
-        answers = [dl.qa.ask(model, tok, [q], length=19, forced="no", revise_forced=True,
-                             strategy="confidence_weighted", steps=14, top_k=1, seed=s)[0][0]
-                   for s in seeds]
-        if all(a.startswith("yes") for a in answers):
-            out.append(q)
-    return out
 
 
 def test_force_toggle_shows_the_forced_token_revised(page, qa_model):
