@@ -198,6 +198,7 @@ def test_force_toggle_shows_the_forced_token_revised(page, qa_model):
                 break
             page_.wait_for_timeout(20)
         final, status = page_.inner_text("[data-dl=output]"), page_.inner_text("[data-dl=status]")
+        frames_revised.append(int(page_.get_attribute("[data-dl=output]", "data-revised")))
         assert BLOCK not in final and final.startswith(chosen[0]), final
         assert first is None or "no" in first  # the start frame shows the forced token
         assert max(frames_revised) >= 1 and page_.locator("[data-dl=output] span.r").count() == 1
