@@ -191,6 +191,35 @@ class OnnxMaskedLM(PreTrainedModel):
 
 # ---- chapter 8 (tests/test_live_qa.py)
 
+# The page's sampler on the QA model, fed by Python onnxruntime; the prompt and revisable
+# positions from qa.js's plan (what the panel does with a question and "force").
+RUN_QA = RUN_JS.replace("async ([name, settings]) => {", """async ([name, settings]) => {
+  const {spec: qaSpec} = await DLLive.loadModel(name);
+  const plan = DLLiveQA.plan(qaSpec, settings.question, true, settings.length);
+  settings = Object.assign({}, settings, {prompt: plan.prompt, revisable: plan.revisable});
+""").replace("await DLLive.run(name, settings)", """await (async () => {
+      const forward = async (ids, B, L) => {
+        const b64 = await window.pyForward(Array.from(ids), B, L);
+        return new Float32Array(Uint8Array.from(atob(b64), c => c.charCodeAt(0)).buffer);
+      };
+      const frames = [];
+      for await (const f of DLLiveSampler.generate(forward, qaSpec, settings)) frames.push(f);
+      return {frames};
+    })()""")
+
+# In the page: the share of `batch` runs of the chapter's settings that revise the forced token.
+REVISION_RATE_JS = """async ([question, batch]) => {
+  const {spec} = await DLLive.loadModel('qa');
+  const plan = DLLiveQA.plan(spec, question, true, spec.defaults.length);
+  const {frames} = await DLLive.run('qa', Object.assign({}, spec.defaults,
+    {prompt: plan.prompt, revisable: plan.revisable, batch}));
+  const last = frames[frames.length - 1], n = plan.revisable[0];
+  let revised = 0;
+  for (let b = 0; b < batch; b++)
+    revised += last.ids[b * last.L + 1 + n] !== DLLiveSampler.encode(spec, plan.forced).ids[0];
+  return revised / batch;
+}"""
+
 
 def chapter_questions() -> list[str]:
     """Every question chapter 8 asks: its 150 test questions and its 120 claims."""

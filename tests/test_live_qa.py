@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from live_page import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
-    RUN_JS,
+    REVISION_RATE_JS,
+    RUN_QA,
     OnnxMaskedLM,
     Visit,
     build_site,
@@ -124,21 +125,6 @@ def test_bpe_js_encodes_and_decodes_like_tokenizers(page, qa_model):
     assert refused == ["[MASK]"]  # Python would make it a slot to fill: the page refuses it
 
 
-# The page's sampler on the QA model, fed by Python onnxruntime; the prompt and revisable
-# positions from qa.js's plan (what the panel does with a question and "force").
-RUN_QA = RUN_JS.replace("async ([name, settings]) => {", """async ([name, settings]) => {
-  const {spec: qaSpec} = await DLLive.loadModel(name);
-  const plan = DLLiveQA.plan(qaSpec, settings.question, true, settings.length);
-  settings = Object.assign({}, settings, {prompt: plan.prompt, revisable: plan.revisable});
-""").replace("await DLLive.run(name, settings)", """await (async () => {
-      const forward = async (ids, B, L) => {
-        const b64 = await window.pyForward(Array.from(ids), B, L);
-        return new Float32Array(Uint8Array.from(atob(b64), c => c.charCodeAt(0)).buffer);
-      };
-      const frames = [];
-      for await (const f of DLLiveSampler.generate(forward, qaSpec, settings)) frames.push(f);
-      return {frames};
-    })()""")
 TIE = 2e-7  # a score gap of at most 3 float32 steps below 1 (5.96e-8 each) is a tie
 PARITY_CLAIMS = ["is 4+4=8?", "is 9+0=9?", "is 8+5=13?", "is 2+6=8?", "is 6+6=12?", "is 5+7=12?",
                  "is 0+1=0?", "is 7+8=12?", "is 12+9=21?", "is 3+3=5?"]
@@ -174,19 +160,6 @@ def test_forced_greedy_reveal_order_matches_qa_ask(page, qa_model, strategy, opt
         assert revised >= 2, revised
     else:  # the committing rules cannot, by construction
         assert revised == 0
-
-
-REVISION_RATE_JS = """async ([question, batch]) => {
-  const {spec} = await DLLive.loadModel('qa');
-  const plan = DLLiveQA.plan(spec, question, true, spec.defaults.length);
-  const {frames} = await DLLive.run('qa', Object.assign({}, spec.defaults,
-    {prompt: plan.prompt, revisable: plan.revisable, batch}));
-  const last = frames[frames.length - 1], n = plan.revisable[0];
-  let revised = 0;
-  for (let b = 0; b < batch; b++)
-    revised += last.ids[b * last.L + 1 + n] !== DLLiveSampler.encode(spec, plan.forced).ids[0];
-  return revised / batch;
-}"""
 
 
 def test_chapter_settings_revise_as_often_as_in_python(page, qa_model):
