@@ -43,6 +43,7 @@ PREFS = {  # user.js: none of the browser's own traffic (updates, telemetry, stu
 # every start) unless this is set: measured with strace, nothing but 127.0.0.1 with it.
 ENV = {**os.environ, "MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"}
 
+
 class Firefox:
     """One headless firefox-esr: ``open(url)``, ``eval(js)``, ``wait_for(js)``, ``close()``."""
 
@@ -69,7 +70,7 @@ class Firefox:
                 time.sleep(0.1)
                 with contextlib.suppress(OSError, ValueError, KeyError), open(server) as f:
                     url = "ws://{ws_host}:{ws_port}/session".format(**json.load(f))
-            # the socket's event loop runs in its own thread: sync calls, no clash with nbval's
+            # its own thread runs the socket's event loop: no clash with a loop nbval left running
             self.loop = asyncio.new_event_loop()
             threading.Thread(target=self.loop.run_forever, daemon=True).start()
             async def connect():
@@ -120,8 +121,7 @@ class Firefox:
     def eval(self, js: str):
         """The value of the expression ``js`` in the page (awaited), as JSON makes it."""
         r = self.send("script.evaluate", expression=f"(async () => JSON.stringify(await ({js})))()",
-                      awaitPromise=True,
-                      target={"context": self.context}, resultOwnership="none")
+                      awaitPromise=True, target={"context": self.context}, resultOwnership="none")
         if r["type"] == "exception":
             raise RuntimeError(f"{js!r} threw: {r['exceptionDetails']['text']}")
         return None if r["result"]["type"] == "undefined" else json.loads(r["result"]["value"])

@@ -10,6 +10,7 @@ dispatch its ``input`` event, ``click()`` a button, poll the output.  Skipped wi
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -63,9 +64,11 @@ def _visit(ff: Firefox, url: str) -> None:
 
 
 def _set(ff: Firefox, field: str, value: str) -> None:
-    ff.eval(f"""(() => {{ const el = document.querySelector('[data-dl={field}]');
-        el.value = {value!r}; el.dispatchEvent(new Event('input', {{bubbles: true}}));
+    """Type into a field (or choose an option) as a reader would: its value, then the events."""
+    now = ff.eval(f"""(() => {{ const el = document.querySelector('[data-dl={field}]');
+        el.value = {json.dumps(value)}; el.dispatchEvent(new Event('input', {{bubbles: true}}));
         el.dispatchEvent(new Event('change', {{bubbles: true}})); return el.value; }})()""")
+    assert now == value, (field, value, now)  # e.g. no such option
 
 
 def _external(ff: Firefox) -> list[str]:
