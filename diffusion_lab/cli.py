@@ -68,6 +68,9 @@ def env_check() -> int:
           str(widget_js) if widget_js.is_file() else "not fetched yet (jupyter-book build . does)")
     chromium = shutil.which("chromium")
     _line(chromium is not None, "chromium (site tests)", chromium or "not installed (optional)")
+    firefox = shutil.which("firefox-esr")
+    _line(firefox is not None, "firefox-esr (live-panel tests)",
+          firefox or "not installed (optional)")
     print(f"{fails} required check(s) failed" if fails else "all required checks passed")
     return fails
 
