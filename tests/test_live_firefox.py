@@ -4,8 +4,11 @@ The core of ``test_live_browser.py`` in the other engine: the same minimal page
 (``live_page.build_site``) served on 127.0.0.1, a prompt typed, a strategy chosen, Generate
 pressed; the output must unmask frame by frame to a text with no mask, with no console error and
 no request leaving the loopback address; and the page opened from disk (``file://``) must work
-too.  The page is driven through JavaScript (``tests/firefox_bidi.py``): set a field's value and
-dispatch its ``input`` event, ``click()`` a button, poll the output.  Skipped without firefox-esr.
+too.  Chapter 8's panel (``data-kind="qa"``, as in ``test_live_qa.py``): a true claim that the
+chapter's settings revise in Python, "force" ticked, Generate: no mask left, a frame shows the
+forced "no" revised.  The page is driven through JavaScript (``tests/firefox_bidi.py``): set a
+field's value and dispatch its ``input`` event, ``click()`` a button (or the force checkbox), poll
+the output or record its frames with a MutationObserver.  Skipped without firefox-esr.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from conftest import serve_directory
 
 sys.path.insert(0, str(Path(__file__).parent))
 from firefox_bidi import Firefox  # noqa: E402
-from live_page import build_site  # noqa: E402
+from live_page import build_site, chapter_questions, revised_by_chapter  # noqa: E402
 
 import diffusion_lab as dl  # noqa: E402
 from diffusion_lab import export as dl_export  # noqa: E402
@@ -126,5 +129,52 @@ def test_runs_from_disk(firefox, site):
     ff.wait_for(f"{STATUS}.includes('done')", timeout=30)
     final = ff.eval(f"{OUTPUT}.innerText")
     assert BLOCK not in final and final.startswith("ROMEO:"), final
+    assert ff.errors == [], ff.errors
+    assert _external(ff) == [], _external(ff)
+
+
+@pytest.fixture(scope="module")
+def qa_site(firefox, tmp_path_factory):
+    """Chapter 8's panel (data-kind="qa") on the ``cpu`` profile's QA model, as test_live_qa."""
+    prof = dl.profile("cpu")
+    model, tok, _ = dl.zoo.pretrained_qa("diffusion", prof, progress=False)
+    files = dl_export.export("qa", prof)
+    try:
+        root = build_site(tmp_path_factory.mktemp("live-qa-ff"), {"qa": files}, prompt="",
+                          length=19, steps=14, attrs={"kind": "qa"})
+    except RuntimeError as e:
+        pytest.skip(str(e))
+    with serve_directory(root) as url:
+        yield SimpleNamespace(root=root, url=url, model=model, tok=tok)
+
+
+def test_force_toggle_shows_the_forced_token_revised(firefox, qa_site):
+    ff, model, tok = firefox, qa_site.model, qa_site.tok
+    true_claims = [q for q in chapter_questions() if dl.qa.family_of(q).name == "claims"
+                   and dl.qa.Claims.is_true(q)][:6]
+    chosen = revised_by_chapter(model, tok, true_claims)
+    assert chosen, "no true claim revised by the chapter's settings in Python"
+    _visit(ff, f"{qa_site.url}/index.html")
+    _set(ff, "prompt", chosen[0])
+    ff.eval("""(() => { const el = document.querySelector('[data-dl=force]');
+        if (!el.checked) el.click(); return el.checked; })()""")  # a click, as a reader ticks it
+    assert ff.eval("document.querySelector('[data-dl=force]').checked") is True
+    assert ff.eval("document.querySelector('[data-dl=strategy]').value") == "confidence_weighted"
+    # every frame's data-step / data-revised, recorded in the page as the panel draws it
+    ff.eval(f"""(() => {{ window.dlFrames = [];
+        new MutationObserver(() => window.dlFrames.push([{OUTPUT}.dataset.step,
+          {OUTPUT}.dataset.revised, {OUTPUT}.innerText])).observe({OUTPUT},
+          {{attributes: true, attributeFilter: ['data-revised']}}); return true; }})()""")
+    ff.eval("document.querySelector('[data-dl=generate]').click()")
+    ff.wait_for(f"{STATUS}.includes('done') || "
+                "document.querySelector('.dl-live-status.dl-live-error') !== null", timeout=60)
+    final, status = ff.eval(f"[{OUTPUT}.innerText, {STATUS}]")
+    frames = ff.eval("window.dlFrames")
+    assert BLOCK not in final and final.startswith(chosen[0]), (final, status)
+    first = [t for s, _, t in frames if s == "0"]
+    assert first and "no" in first[0], frames  # the start frame shows the forced token
+    assert max(int(r or 0) for _, r, _ in frames) >= 1, frames
+    assert ff.eval(f"{OUTPUT}.querySelectorAll('span.r').length") == 1
+    assert 'answer: "yes' in status and "was revised" in status, status
     assert ff.errors == [], ff.errors
     assert _external(ff) == [], _external(ff)
