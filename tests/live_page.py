@@ -69,6 +69,18 @@ def ort_dir() -> Path:
     return folder
 
 
+BLOCK = "\u2592"  # the panel's mask character
+
+
+def check_unmasking(seen: list[str], final: str, prompt: str = "JULIET:") -> None:
+    """The frames of an 8-step Generate, as the browser tests saw them: the prompt kept, masks
+    falling step by step to none, most frames observed (both browsers' tests)."""
+    assert final.startswith(prompt) and BLOCK not in final, final
+    masks = [t.count(BLOCK) for t in seen]
+    assert len(seen) >= 5, seen  # 8 frames at 120 ms: most of them are seen
+    assert masks == sorted(masks, reverse=True) and masks[0] > masks[-1] == 0
+
+
 def build_site(root: Path, exports: dict, prompt: str = "ROMEO:", length: int = 48,
                steps: int = 8, attrs: dict | None = None) -> Path:
     """A folder that serves (or opens from disk) one panel for the first model of ``exports``;
