@@ -195,9 +195,11 @@ def _grammar_models(prof: Profile) -> tuple[Net, Net, tuple[Job, Job]]:
     with ``grammar_metrics.training_setup``'s budget."""
     from .grammar_metrics import training_setup
 
-    g = training_setup(prof)
-    mdlm, ar = (Net(kind, g.model_size, g.seq_len, "grammar") for kind in ("mlm", "ar"))
-    return mdlm, ar, tuple(training(net, g.train_steps, g.batch_size) for net in (mdlm, ar))
+    setups = [training_setup(prof, kind) for kind in ("grammar-mdlm", "grammar-ar")]
+    mdlm, ar = (Net(kind, g.model_size, g.seq_len, "grammar")
+                for kind, g in zip(("mlm", "ar"), setups, strict=True))
+    return mdlm, ar, tuple(training(net, g.train_steps, g.batch_size)
+                           for net, g in zip((mdlm, ar), setups, strict=True))
 
 
 def _intro(prof: Profile) -> tuple[Job, ...]:

@@ -10,14 +10,17 @@ models instead of many poor ones.  Recipes:
 * ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
 * ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
-  (budget: ``grammar_metrics.TRAINING``), for the chapter on parallel decoding and the intro
+  (budget: ``grammar_metrics.TRAINING`` and ``STEPS``: the MDLM trains longer and starts from
+  wide token embeddings, ``grammar_metrics.symmetry_breaking_init``), for the chapter on
+  parallel decoding and the intro
 
 and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
 (``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
 "yes" and "no" are single tokens (so a forced "no" can be revised into "yes" in place).
 
-All four share the corpus, tokenizer, size, sequence length, batch size and step count of the
-profile, so comparisons between them are at equal compute (equal tokens seen).
+The four character models share the corpus, tokenizer, size, sequence length, batch size and
+step count of the profile, so comparisons between them are at equal compute (equal tokens seen);
+the two grammar models share all but the step count.
 
 The cache folder's name ends in a hash of the training settings and of the code of every module
 that shapes the trained weights (`TRAINING_CODE`, docstrings and comments left out): change the
@@ -99,15 +102,19 @@ def code_hash(extra: tuple = ()) -> str:
 def _grammar_code() -> tuple:
     """The language and its training recipe (not the metrics: a new metric retrains nothing)."""
     from . import grammar, grammar_metrics
-    return grammar, grammar_metrics.training_setup, grammar_metrics.corpus
+    return (grammar, grammar_metrics.training_setup, grammar_metrics.corpus,
+            grammar_metrics.symmetry_breaking_init)
 
 
 def _key(kind: str, prof: Profile) -> str:
     cfg = dataclasses.asdict(recipe(kind, prof))
     cfg.pop("progress")  # a progress bar does not change the weights
-    what = json.dumps({"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
-                       "code": code_hash(_grammar_code() if kind in GRAMMAR_RECIPES else ())},
-                      sort_keys=True)
+    what = {"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
+            "code": code_hash(_grammar_code() if kind in GRAMMAR_RECIPES else ())}
+    if kind == "grammar-mdlm":
+        from .grammar_metrics import EMBEDDING_STD
+        what["embedding_std"] = EMBEDDING_STD
+    what = json.dumps(what, sort_keys=True)
     return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-S{prof.train_steps}-"
             f"{hashlib.sha256(what.encode()).hexdigest()[:12]}")
 
@@ -129,7 +136,7 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     prof = prof or get_profile()
     if kind in GRAMMAR_RECIPES:
         from .grammar_metrics import training_setup
-        prof = training_setup(prof)
+        prof = training_setup(prof, kind)
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
     folder = cache_dir() / _key(kind, prof)
@@ -164,6 +171,9 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     objective = kind.removeprefix("grammar-")
     factory = tiny_ar if objective == "ar" else tiny_mlm
     model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
+    if kind == "grammar-mdlm":
+        from .grammar_metrics import EMBEDDING_STD, symmetry_breaking_init
+        symmetry_breaking_init(model, EMBEDDING_STD)
     hist = train(model, tok, train_text, recipe(kind, prof).with_(progress=progress),
                  eval_texts=valid_text, checkpoint_dir=folder / "checkpoints", resume=True,
                  device=device)

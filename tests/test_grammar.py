@@ -181,13 +181,33 @@ def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkey
     prof = dl.profile("smoke")
     for kind in dl.zoo.GRAMMAR_RECIPES:
         model, tok, info = dl.zoo.pretrained(kind, prof, progress=False)
-        steps = grammar_metrics.TRAINING["smoke"]["train_steps"]
+        steps = grammar_metrics.STEPS["smoke"][kind]
         assert info["trained_now"] and info["steps"] == steps
         assert not dl.zoo.pretrained(kind, prof, progress=False)[2]["trained_now"]
         run = dl.generate(model, tok, prompts=[""], length=book.max_len, steps=4, seed=0,
                           num_samples=4, **({} if kind.endswith("ar") else
                                             {"strategy": "ancestral"}))
         assert book.log_prob(run.texts).shape == (4,)  # every sampled word is in the vocabulary
+
+
+def test_the_grammar_mdlm_starts_from_wide_embeddings_and_trains_longer(book, monkeypatch):
+    tok = book.tokenizer()
+    model = dl.models.tiny_mlm(tok, size="xs", max_length=book.max_len + 1)
+    before = model.get_input_embeddings().weight.std().item()
+    grammar_metrics.symmetry_breaking_init(model, 1.0)
+    weight = model.get_input_embeddings().weight
+    assert before < 0.1 and abs(weight.std().item() - 1.0) < 0.1  # BERT's 0.02, then 1.0
+    again = grammar_metrics.symmetry_breaking_init(
+        dl.models.tiny_mlm(tok, size="xs", max_length=book.max_len + 1), 1.0)
+    assert torch.equal(again.get_input_embeddings().weight, weight)  # seeded
+    cpu = dl.profile("cpu")
+    steps = {k: grammar_metrics.training_setup(cpu, k).train_steps for k in dl.zoo.GRAMMAR_RECIPES}
+    assert steps["grammar-mdlm"] > steps["grammar-ar"]
+    with pytest.raises(ValueError, match="kind must be"):
+        grammar_metrics.training_setup(cpu, "mdlm")
+    key = dl.zoo._key("grammar-mdlm", grammar_metrics.training_setup(cpu, "grammar-mdlm"))
+    monkeypatch.setattr(grammar_metrics, "EMBEDDING_STD", 0.5)
+    assert dl.zoo._key("grammar-mdlm", grammar_metrics.training_setup(cpu)) != key  # retrains
 
 
 class _Blind(torch.nn.Module):
