@@ -156,7 +156,7 @@ class Work:
 
 ROBERTA_BASE_PARAMS = 124.6e6  # fine-tuned in chapter 7 on the gpu profile when online
 # chapter 5b's samples per measurement (N, N_TV in its setup cell), per profile
-PARALLEL_DECODING_SAMPLES = {"smoke": (48, 300), "cpu": (300, 2000), "gpu": (2000, 20000)}
+PARALLEL_DECODING_SAMPLES = {"smoke": (48, 300), "cpu": (300, 1500), "gpu": (2000, 20000)}
 
 
 def chapter_work(prof: Profile) -> dict[str, Work]:
@@ -221,7 +221,7 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
               (6 * (1 + 2 + 4 + 8 + 16), n),  # the whole language: 6 strategies x K in KS
               (4 + 8, n),  # which dependencies break: ancestral at K = 4, 8
               (3 * length, n),  # rule or model: 3 rules at K = L
-              (2 * 7 * length, n)]  # ReMDM and ancestral at K = L, 2L, 4L
+              (2 * 5 * length, n)]  # ReMDM and ancestral at K = L and 4L
     nll_batches = math.ceil(n / 64)  # sentence_nll: 64 sentences x L orders' rows per call
     hidden = (math.ceil(n * length / 256), 256)  # hidden_word_rows: n x L rows, 256 per call
     model_jobs = (*trained, passes(mdlm, 2 * nll_batches, 64 * length),  # 2 orders

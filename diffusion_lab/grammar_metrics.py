@@ -219,13 +219,14 @@ TRAINING = {  # batch size, learning rate, warmup for the grammar models, per pr
     "gpu": dict(batch_size=256, lr=1e-3, warmup=200),
     "smoke": dict(batch_size=16, lr=3e-3, warmup=5),
 }
-# Training steps per profile and model.  The MDLM gets 4x the AR model's steps on the cpu
-# profile and is still further from the limit (measured 2026-12-02, 300 held-out sentences:
-# MDLM bound +0.83 nats/sentence above the truth after 2000 steps, 127 s; AR +0.14 after 500
-# steps, 37 s, and +0.08 after 1000): a masked LM must carry a noun's number to its verb through
-# attention, which the AR model's next-word loss gets almost for free.
+# Training steps per profile and model.  The MDLM gets 3x the AR model's steps on the cpu
+# profile and is still further from the limit (measured 2026-12-02, 300 held-out sentences: the
+# MDLM bound +0.86 nats/sentence above the truth after 1500 steps, 93-103 s, and +0.83 after
+# 2000; the AR model +0.14 after 500 steps, 31-36 s, and +0.08 after 1000): a masked LM must carry a
+# noun's number to its verb through attention, which the AR model's next-word loss gets almost
+# for free.
 STEPS = {
-    "cpu": {"grammar-mdlm": 2000, "grammar-ar": 500},
+    "cpu": {"grammar-mdlm": 1500, "grammar-ar": 500},
     "gpu": {"grammar-mdlm": 8000, "grammar-ar": 4000},
     "smoke": {"grammar-mdlm": 20, "grammar-ar": 20},
 }
@@ -236,13 +237,13 @@ EMBEDDING_STD = 1.0
 
 def symmetry_breaking_init(model, std: float = EMBEDDING_STD):
     r"""Re-draw the token embeddings from $\mathcal N(0, \mathrm{std}^2)$ (BERT's default is
-    std 0.02).  Measured on the book language (cpu profile, 2026-12-02): with std 0.02 the
-    masked LM sits on a saddle — singular and plural words keep near-identical embeddings, no
-    "number" direction forms, and every agreement costs $\ln 2$ nats (0.7 nats excess on nouns
-    and verbs after 1000 steps); with std 1.0 the excess falls below 0.1 nats (2000 steps).  An
-    AR model escapes the saddle without it: its next-word loss reaches the number through the
-    same position's own token.  `bench/bench_grammar_init.py` measures both.  Returns
-    ``model``."""
+    std 0.02).  Measured on the book language (cpu profile, 2026-12-02,
+    `bench/bench_grammar_init.py`): with std 0.02 the masked LM sits on a saddle — singular and
+    plural words keep near-identical embeddings, no "number" direction forms, and every
+    agreement costs about $\ln 2$ nats (nouns and verbs +0.67 nats above the exact conditional
+    after 1000 steps, +0.64 after 2000); with std 1.0, +0.17 after 1000 steps and +0.08 after
+    2000.  An AR model escapes the saddle without it: its next-word loss reaches the number
+    through the same position's own token.  Returns ``model``."""
     weight = model.get_input_embeddings().weight
     with torch.no_grad():
         weight.normal_(0.0, std, generator=torch.Generator().manual_seed(0))
