@@ -7,7 +7,7 @@ whose number a neighbour fixes (nouns and verbs; $\\ln 2 \\approx 0.69$ nats is 
 guesses singular or plural) and the MDLM bound's gap to the exact $-\\log p(x)$.
 
 Run: python bench/bench_grammar_init.py [--steps 1000 --sentences 300 --threads 2]
-(about 2 x 65 s per 1000 steps on 2 cores)
+(about 2 x 80 s of training per 1000 steps on 2 cores)
 """
 
 from __future__ import annotations

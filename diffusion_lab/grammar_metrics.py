@@ -220,11 +220,11 @@ TRAINING = {  # batch size, learning rate, warmup for the grammar models, per pr
     "smoke": dict(batch_size=16, lr=3e-3, warmup=5),
 }
 # Training steps per profile and model.  The MDLM gets 3x the AR model's steps on the cpu
-# profile and is still further from the limit (measured 2026-12-02, 300 held-out sentences: the
-# MDLM bound +0.86 nats/sentence above the truth after 1500 steps, 93-103 s, and +0.83 after
-# 2000; the AR model +0.14 after 500 steps, 31-36 s, and +0.08 after 1000): a masked LM must carry a
-# noun's number to its verb through attention, which the AR model's next-word loss gets almost
-# for free.
+# profile and is still further from the limit (measured 2026-12-02, 300 held-out sentences:
+# the MDLM bound +0.86 nats/sentence above the truth after 1500 steps, 93-103 s, and +0.83
+# after 2000; the AR model +0.14 after 500 steps, 31-36 s, and +0.08 after 1000): a masked LM
+# must carry a noun's number to its verb through attention, which the AR model's next-word
+# loss gets almost for free.
 STEPS = {
     "cpu": {"grammar-mdlm": 1500, "grammar-ar": 500},
     "gpu": {"grammar-mdlm": 8000, "grammar-ar": 4000},
