@@ -9,7 +9,10 @@ torch's default threads took 3.8x their time alone, with one thread each 2.3x.
     threads = min(affinity, ceil(quota / period))      # cgroup v2 ``cpu.max``: "quota period"
                                                        # cgroup v1: cpu.cfs_quota_us / period_us
 
-``DIFFUSION_LAB_THREADS`` overrides the choice.
+``DIFFUSION_LAB_THREADS`` overrides the choice; OpenMP's own ``OMP_NUM_THREADS``, when set (a
+batch scheduler, or pytest-xdist's workers in ``tests/conftest.py``, which run two notebooks side
+by side on 2 cores), caps it. Measured: with each notebook kernel set back to 2 threads beside a
+second worker, nbval took 34 min instead of 17.
 """
 
 from __future__ import annotations
@@ -99,10 +102,13 @@ def usable_cpus() -> int:
 
 
 def choose_threads() -> int:
-    """``DIFFUSION_LAB_THREADS`` if set (a positive int), else `usable_cpus`."""
+    """``DIFFUSION_LAB_THREADS`` if set (a positive int), else `usable_cpus` capped by a valid
+    ``OMP_NUM_THREADS`` (a value OpenMP would reject, e.g. "4,2", is ignored)."""
     text = os.environ.get("DIFFUSION_LAB_THREADS", "").strip()
     if not text:
-        return usable_cpus()
+        omp = os.environ.get("OMP_NUM_THREADS", "").strip()
+        cap = int(omp) if omp.isdigit() and int(omp) > 0 else None
+        return min(usable_cpus(), cap) if cap else usable_cpus()
     if not text.isdigit() or int(text) <= 0:
         raise ValueError(f"DIFFUSION_LAB_THREADS must be a positive int, got {text!r}")
     return int(text)

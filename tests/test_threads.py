@@ -59,7 +59,13 @@ def test_usable_cpus_takes_the_tighter_of_affinity_and_quota(monkeypatch):
 def test_env_overrides_and_bad_values_raise(monkeypatch):
     monkeypatch.setattr(threads, "usable_cpus", lambda: 2)
     monkeypatch.delenv("DIFFUSION_LAB_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert threads.choose_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as tests/conftest.py sets for xdist workers
+    assert threads.choose_threads() == 1
+    for ignored in ("8", "4,2", "0", ""):  # a cap, never a raise; OpenMP's own syntax ignored
+        monkeypatch.setenv("OMP_NUM_THREADS", ignored)
+        assert threads.choose_threads() == 2
     monkeypatch.setenv("DIFFUSION_LAB_THREADS", "1")
     assert threads.choose_threads() == 1
     for bad in ("0", "-2", "two"):
