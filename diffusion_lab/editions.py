@@ -47,12 +47,15 @@ import copy
 import re
 from pathlib import Path
 
+from .classroom.checkcells import split_check_cells
+
 REPO = Path(__file__).resolve().parent.parent
 EDITIONS_BRANCH = "editions"
 SOLUTION_START = re.compile(r"^[`:]{3,}\s*\{solution-start\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)
 SOLUTION_END = re.compile(r"^[`:]{3,}\s*\{solution-end\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)
 EXERCISE = re.compile(r"^[`:]{3,}\s*\{exercise\}(?P<title>[^\n]*)\n(?P<body>.*?)^[`:]{3,}[ \t]*$",
                       re.M | re.S)
+SOLUTION_LABEL = re.compile(r"^[`:]{3,}\s*\{solution-start\}[ \t]*(\S+)", re.M)
 LABEL = re.compile(r"^:label:\s*(\S+)", re.M)
 KIND_NAMES = {"compute": "Compute (checked)", "predict": "Predict, then run",
               "explain": "Explain (graded by hand)"}
@@ -119,9 +122,11 @@ def student_notebook(nb):
     """The student edition of ``nb`` (a new notebook; ``nb`` is not changed)."""
     nbf = _nbformat()
     out = copy.deepcopy(nb)
-    cells, inside = [], False
+    cells, inside, label = [], False, ""
     for cell in out.cells:
         meta = _meta(cell)
+        starts = SOLUTION_LABEL.findall(cell.source) if cell.cell_type == "markdown" else []
+        label = starts[-1] if starts else label  # the exercise whose solution block this is
         if "teacher-only" in cell.get("metadata", {}).get("tags", []):
             continue
         if "student" in meta:
@@ -137,12 +142,14 @@ def student_notebook(nb):
             continue
         if cell.cell_type == "code" and _has_solution_marks(cell.source):
             cell.source = strip_solution_code(cell.source)
+            if inside and label:  # the student's answer slot (the grader keeps their version)
+                cell.metadata.setdefault("diffusion_lab", {})["slot"] = label
             cells.append(cell)
         elif not inside:
             cells.append(cell)
     if inside:
         raise ValueError("a {solution-start} has no {solution-end}")
-    out.cells = cells
+    out.cells = split_check_cells(cells)
     _clear(out)
     out.metadata.setdefault("diffusion_lab", {})["edition"] = "student"
     nbf.validate(out)
