@@ -241,14 +241,23 @@ def test_prediction():
     assert dl.exercises.check_prediction("x", "a", "about the same", tie, tie=0.05)
 
 
-def test_results_are_logged(tmp_path, monkeypatch):
-    log = tmp_path / "log.jsonl"
-    monkeypatch.setenv(dl.exercises.GRADE_LOG_ENV, str(log))
+def test_results_are_feedback_and_every_check_declares_its_answers():
+    before = len(dl.exercises.RESULTS)
     ch7.check_checkpoint_step(200, 250, 100)
     with pytest.raises(ExerciseFailed):
         ch7.check_checkpoint_step(100, 250, 100)
-    rows = log.read_text().splitlines()
-    assert [r.count('"passed": 1') for r in rows] == [1, 0]
+    assert [r["passed"] for r in dl.exercises.RESULTS[before:]] == [1, 0]
+    import inspect
+
+    checks = [f for m in (ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8, dl.exercises.ch2)
+              for f in vars(m).values() if hasattr(f, "label")]
+    assert len(checks) == 23
+    for check in checks + [dl.exercises.check_prediction]:
+        params = set(inspect.signature(check).parameters)
+        role = check.grading
+        assert role["answers"] and set(role["answers"]) <= params, check.__name__
+        assert set(role["own"]) <= params - set(role["answers"]), check.__name__
+        assert set(role["rules"]) <= set(role["answers"]), check.__name__
 
 
 @pytest.fixture(scope="module")

@@ -16,22 +16,23 @@ Three kinds of exercise (``KINDS``):
 * **explain** — a short written answer, graded by hand; the model answer is in the teacher
   edition only (see ``diffusion_lab.editions``).
 
-Every check appends ``{"exercise", "passed", "hint"}`` to the JSON-lines file named by the
-environment variable ``DIFFUSION_LAB_GRADE_LOG`` when it is set: that is how
-``python -m diffusion_lab grade`` reads a kernel's results (``diffusion_lab.grading``).
+Each check declares its *grading roles* (`checker`'s ``answers``, ``own``, ``rules``): which of
+its arguments are the student's answers and which are the chapter's context. When a notebook is
+graded (``python -m diffusion_lab grade``), a check called in the kernel first hands its arguments
+to the grader as data (``classroom.capture``); the grade comes from the grader's own run of the
+check, on the student's answers and the context of the teacher edition's run
+(``classroom.judge``), never from what the kernel printed or recorded. `record` and `RESULTS`
+are the in-notebook feedback only.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 
 KINDS = ("compute", "predict", "explain")
-GRADE_LOG_ENV = "DIFFUSION_LAB_GRADE_LOG"
-RESULTS: list[dict] = []  # this process's results, newest last (tests read it)
+RESULTS: list[dict] = []  # this process's results, newest last: feedback, never a grade
 
 
 class ExerciseFailed(AssertionError):
@@ -39,25 +40,35 @@ class ExerciseFailed(AssertionError):
 
 
 def record(label: str, passed: bool, hint: str = "") -> None:
-    """Remember one result; append it to ``$DIFFUSION_LAB_GRADE_LOG`` when that is set."""
-    row = {"exercise": label, "passed": int(bool(passed)), "hint": hint}
-    RESULTS.append(row)
-    path = os.environ.get(GRADE_LOG_ENV)
-    if path:
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+    """Remember one result in `RESULTS` (this kernel's feedback; the grader never reads it)."""
+    RESULTS.append({"exercise": label, "passed": int(bool(passed)), "hint": hint})
 
 
-def checker(label: str) -> Callable:
+def _capture(label: str, fn: Callable, args: tuple, kwargs: dict) -> None:
+    from ..classroom.capture import capture
+
+    capture(label, fn, args, kwargs)
+
+
+def checker(label: str, *, answers: Sequence[str], own: Mapping[str, Callable] | None = None,
+            rules: Sequence[str] = ()) -> Callable:
     """Decorator: run a check, print ``label: correct — …`` and record the outcome.
 
     The wrapped function raises :class:`ExerciseFailed` (via :func:`require`) or returns a short
     success message. Any other exception is recorded as a failure with its type and re-raised.
+
+    Grading roles: ``answers`` names the parameters that hold the student's answers (the grader
+    takes them from the student's kernel; every other parameter from the teacher edition's run);
+    ``own`` maps a context parameter to ``agree(student_value, teacher_value) -> problem or
+    None``: the student's value is used where it agrees (a timing), the teacher's where not;
+    ``rules`` names parameters that are names of strategies the student registered (their rule
+    runs in the student's kernel, called from the grader).
     """
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs):
+            _capture(label, run, args, kwargs)
             try:
                 message = fn(*args, **kwargs)
             except ExerciseFailed as err:
@@ -71,6 +82,7 @@ def checker(label: str) -> Callable:
             return True
 
         run.label = label
+        run.grading = {"answers": tuple(answers), "own": dict(own or {}), "rules": tuple(rules)}
         return run
 
     return wrap
@@ -139,6 +151,8 @@ def check_prediction(label: str, prediction, observed, measured: Mapping[str, fl
     (``lower_wins``) or highest value — or ``"about the same"`` when the two values differ by at
     most ``tie`` (then ``"about the same"`` must be among the options).
     """
+    _capture(label, check_prediction, (label, prediction, observed, measured),
+             {"answer": answer, "options": options, "lower_wins": lower_wins, "tie": tie})
     if answer is None:
         if not measured:
             raise ValueError("check_prediction needs `measured` or `answer`")
@@ -164,6 +178,8 @@ def check_prediction(label: str, prediction, observed, measured: Mapping[str, fl
     print(f"{label}: correct — measured {answer!r}; {verdict}")
     return True
 
+
+check_prediction.grading = {"answers": ("prediction", "observed"), "own": {}, "rules": ()}
 
 from . import ch1, ch2, ch3, ch4, ch5, ch5b, ch6, ch7, ch8  # noqa: E402  (the checks use the helpers above)
 

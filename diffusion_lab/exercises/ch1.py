@@ -16,7 +16,7 @@ def _split_reference(clean, noisy, chosen, mask_id: int) -> tuple[float, float, 
     return to_mask, 1 - to_mask - same, same
 
 
-@checker("ch1-ex1")
+@checker("ch1-ex1", answers=("split_fractions",))
 def check_split_fractions(split_fractions, tok) -> str:
     """``split_fractions(clean, noisy, chosen)`` on a fresh corrupted batch (not the chapter's)."""
     require(callable(split_fractions), "pass your function itself: check(split_fractions)")
@@ -47,7 +47,7 @@ def _top_k_accuracy(model, tok, blocks, k: int, rate: float = 0.15, seed: int = 
     return hit.float().mean().item(), int(masked.sum())
 
 
-@checker("ch1-ex2")
+@checker("ch1-ex2", answers=("top5",))
 def check_top5(top5, model, tok, held_out, top1: float) -> str:
     """Top-5 accuracy at 15% masking, within four standard errors of the library's estimate."""
     got = number(top5, "top5")
@@ -61,7 +61,7 @@ def check_top5(top5, model, tok, held_out, top1: float) -> str:
     return f"top-5 {got:.3f} against top-1 {top1:.3f}"
 
 
-@checker("ch1-ex3")
+@checker("ch1-ex3", answers=("bin_index", "bin_accuracy"))
 def check_busiest_bin(bin_index, bin_accuracy, model, tok, text: str) -> str:
     """The calibration bin with the most predictions at 15% masking, and its accuracy."""
     cal = metrics.calibration(model, tok, text, rate=0.15)

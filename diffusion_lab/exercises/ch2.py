@@ -10,7 +10,7 @@ def _coconet_reference(n: int, N: int, p_min=0.1, p_max=0.9, anneal=0.7) -> floa
     return max(p_min, p_max - (p_max - p_min) * n / (anneal * N))
 
 
-@checker("ch2-ex1")
+@checker("ch2-ex1", answers=("coconet_p",))
 def check_coconet_p(coconet_p, trajectory) -> str:
     """``coconet_p(n, N)`` against the library's schedule and the masked share of ``trajectory``
     (a Coconet run recorded frame by frame)."""
@@ -40,7 +40,7 @@ def _quality(q) -> tuple[float, float]:
     return number(q["judge bits"], "judge bits"), number(q["entropy"], "entropy")
 
 
-@checker("ch2-ex2")
+@checker("ch2-ex2", answers=("q",))
 def check_colder_chain(q, base, real) -> str:
     """Property: a colder chain pleases the judge more (lower bits) and pays in entropy."""
     bits, entropy = _quality(q)
@@ -52,7 +52,7 @@ def check_colder_chain(q, base, real) -> str:
             f"{entropy:.2f} (real text {real['judge bits']:.2f}, {real['entropy']:.2f})")
 
 
-@checker("ch2-ex3")
+@checker("ch2-ex3", answers=("q",))
 def check_confident(q, real) -> str:
     """Property: confidence order collapses: entropy well below real text's and more repetition
     than real text, whatever the judge says of it."""

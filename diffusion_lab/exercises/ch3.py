@@ -15,7 +15,7 @@ def _grid(T: int) -> list[float]:
     return noise.mask_rate(t).tolist()
 
 
-@checker("ch3-ex1")
+@checker("ch3-ex1", answers=("seed_schedule",))
 def check_seed_schedule(seed_schedule, runs: dict, T: int) -> str:
     """``seed_schedule(T)`` against the library's grid and the masked fraction of the ``random``
     and carry-over runs (``runs["variable", decoder]``)."""
@@ -36,7 +36,7 @@ def check_seed_schedule(seed_schedule, runs: dict, T: int) -> str:
     return "agrees with the library's grid and with both runs"
 
 
-@checker("ch3-ex2")
+@checker("ch3-ex2", answers=("remasked_fraction", "changed_fraction"))
 def check_remask_stats(remasked_fraction, changed_fraction, traj) -> str:
     """(a) share of generated slots remasked at least once; (b) share of remasked characters
     that differ in the final text — both computed here from ``traj``."""
@@ -54,7 +54,7 @@ def check_remask_stats(remasked_fraction, changed_fraction, traj) -> str:
     return f"{a:.1%} of the slots remasked, {b:.0%} of them changed"
 
 
-@checker("ch3-ex3")
+@checker("ch3-ex3", answers=("texts_by_strategy",))
 def check_one_pass(texts_by_strategy) -> str:
     """Property: with one pass every decoder gives the same texts."""
     answered(texts_by_strategy, "one_pass")

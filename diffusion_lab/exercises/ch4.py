@@ -10,7 +10,7 @@ from .. import noise
 from . import answered, checker, number, numbers, require
 
 
-@checker("ch4-ex1")
+@checker("ch4-ex1", answers=("weight",))
 def check_cosine_weight(weight) -> str:
     """``weight(t)`` against ``dl.noise.elbo_weight(t, "cosine")`` on a grid of t."""
     require(callable(weight), "pass your function itself: check(weight)")
@@ -29,7 +29,7 @@ def check_cosine_weight(weight) -> str:
     return f"integral of w(t) (1 - alpha_t) dt = {total:.4f}"
 
 
-@checker("ch4-ex2")
+@checker("ch4-ex2", answers=("riemann", "corrected"))
 def check_riemann(riemann, corrected, curve, t_values, elbo_bits: float) -> str:
     """The ten-level right Riemann sum of the masked cross-entropy curve ``curve`` (at
     ``t_values``) and its end-point correction, both recomputed here; the corrected sum must
@@ -49,7 +49,7 @@ def check_riemann(riemann, corrected, curve, t_values, elbo_bits: float) -> str:
     return f"Riemann sum {r:.3f}, corrected {c:.3f}, ELBO {elbo_bits:.3f} bits/char"
 
 
-@checker("ch4-ex3")
+@checker("ch4-ex3", answers=("antithetic", "independent"))
 def check_antithetic(antithetic, independent) -> str:
     """Property: same expectation, lower spread for antithetic noise levels."""
     a = torch.tensor(numbers(antithetic, "antithetic"))

@@ -15,7 +15,7 @@ def _expected_reveals(m: int, n: int, schedule: str) -> list[float]:
     return (m * (rate[:-1] - rate[1:])).tolist()
 
 
-@checker("ch5-ex1")
+@checker("ch5-ex1", answers=("expected_reveals",))
 def check_expected_reveals(expected_reveals, model, tok, m: int, num_samples: int,
                            n: int = 16) -> str:
     """``expected_reveals(m, n, schedule)`` against the exact values and the reveals counted on
@@ -45,7 +45,7 @@ def check_expected_reveals(expected_reveals, model, tok, m: int, num_samples: in
     return "; ".join(lines)
 
 
-@checker("ch5-ex2")
+@checker("ch5-ex2", answers=("texts",))
 def check_greedy(texts, model, tok, length: int, steps: int, sampled_entropy: float,
                  num_samples: int) -> str:
     """Greedy texts: their entropy matches the library's own greedy run within 0.3 bits, and is
@@ -67,7 +67,7 @@ def check_greedy(texts, model, tok, length: int, steps: int, sampled_entropy: fl
     return f"entropy {entropy:.2f} bits (sampling {sampled_entropy:.2f})"
 
 
-@checker("ch5-ex3")
+@checker("ch5-ex3", answers=("n_steps",))
 def check_few_steps(n_steps, curve: dict, step_counts) -> str:
     """The smallest step count within 0.1 bits/char of the best judge score (from ``curve``)."""
     n = number(n_steps, "n_steps")
@@ -79,7 +79,7 @@ def check_few_steps(n_steps, curve: dict, step_counts) -> str:
     return f"{int(n)} steps instead of {step_counts[-1]}"
 
 
-@checker("ch5-ex6")
+@checker("ch5-ex6", answers=("name",), rules=("name",))
 def check_left_to_right(name, model, tok, length: int, steps: int, num_samples: int) -> str:
     """A registered strategy ``name`` decodes strictly left to right, as many slots per step as
     the schedule asks, and leaves no mask (checked on the frames of a real run)."""

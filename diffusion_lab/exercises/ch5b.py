@@ -20,7 +20,7 @@ def _validity_and_gap(model, tok, lang, strategy: str, steps: int, n: int, **opt
     return valid.double().mean().item(), gap
 
 
-@checker("chpd-ex2")
+@checker("chpd-ex2", answers=("strategy", "options"))
 def check_beats_low_confidence(strategy, options, model, tok, lang, n: int) -> str:
     """A sampler (``strategy`` with keyword ``options``) at K = L/4 steps whose samples are at
     least as often valid as ``low_confidence``'s and closer to the truth in exact NLL, both

@@ -14,7 +14,7 @@ from . import answered, checker, number, require, require_effect
 BUILTIN = frozenset(STRATEGIES)  # the library's own rules (a student's rule must be new)
 
 
-@checker("ch6-ex1")
+@checker("ch6-ex1", answers=("name",), rules=("name",))
 def check_own_rule(name, solve, seeds) -> str:
     """Your registered rule beats ``random`` at 2 steps (sign test, 1%), remasks, and is not a
     library rule under a new name. ``solve(strategy, seed)`` -> (N,) bool of solved puzzles."""
@@ -46,7 +46,7 @@ def _copycat(mine: dict, solve, seeds) -> str | None:
     return None
 
 
-@checker("ch6-ex2")
+@checker("ch6-ex2", answers=("lo", "hi"))
 def check_bootstrap(lo, hi, a: torch.Tensor, b: torch.Tensor) -> str:
     """A 98% bootstrap interval for mean(a) - mean(b) (``a``, ``b``: (puzzles, seeds) outcomes,
     paired by puzzle), within 0.03 of the library's own resampling."""
@@ -64,7 +64,7 @@ def check_bootstrap(lo, hi, a: torch.Tensor, b: torch.Tensor) -> str:
     return f"difference {diff:.3f}, 98% interval ({lo:.3f}, {hi:.3f})"
 
 
-@checker("ch6-ex3")
+@checker("ch6-ex3", answers=("p_wrong", "p_right"))
 def check_wrong_digit(p_wrong, p_right, run, model, tok, given, right_digits, length: int,
                       position: int = 11) -> str:
     """Mean confidence of the wrong digit at ``position`` (from ``run.start``) and mean model

@@ -5,7 +5,25 @@ from __future__ import annotations
 from . import checker, number, require
 
 
-@checker("ch7-ex2")
+def timings_agree(mine: dict, reference: dict, factor: float = 2.0) -> str | None:
+    """Why the student's ``race`` cannot be the chapter's (None when it can): the same runs with
+    the same forward passes, and every time within ``factor`` of the grader's own run of the
+    teacher edition (times differ between runs; passes do not)."""
+    if not isinstance(mine, dict) or set(mine) != set(reference):
+        return "its runs are not the chapter's"
+    for key, ref in reference.items():
+        got = mine[key]
+        if not isinstance(got, dict) or got.get("passes") != ref["passes"]:
+            return f"race[{key!r}]['passes'] differs from the chapter's run"
+        seconds = got.get("seconds")
+        if not isinstance(seconds, (int, float)) or not (
+                ref["seconds"] / factor <= seconds <= ref["seconds"] * factor):
+            return (f"race[{key!r}]['seconds'] is not within {factor}x of the grader's "
+                    f"{ref['seconds']:.3f} s")
+    return None
+
+
+@checker("ch7-ex2", answers=("break_even",), own={"race": timings_agree})
 def check_break_even(break_even, race: dict, length: int) -> str:
     """The largest number of diffusion forward passes that still beats GPT-2's time for one
     sample, at the cost per pass of the ``length``-step run (recomputed here from ``race``)."""
@@ -18,7 +36,7 @@ def check_break_even(break_even, race: dict, length: int) -> str:
     return f"about {int(got)} passes, against GPT-2's {race['AR']['passes']}"
 
 
-@checker("ch7-ex3")
+@checker("ch7-ex3", answers=("step",))
 def check_checkpoint_step(step, total_steps: int, every: int) -> str:
     """The step of the newest checkpoint of a run of ``total_steps`` saved every ``every``."""
     got = number(step, "step")

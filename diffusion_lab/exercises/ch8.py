@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import checker, number, require
 
 
-@checker("ch8-ex1")
+@checker("ch8-ex1", answers=("tau",))
 def check_cheapest_threshold(tau, rows: dict) -> str:
     """The threshold whose accuracy is within 1 point of the best diffusion setting's at the
     fewest forward passes per answer (batch 1); ``None`` when no threshold is that close."""
