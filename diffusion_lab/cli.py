@@ -194,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", default="grades.csv")
     g.add_argument("--profile", choices=["cpu", "gpu", "smoke"], default="cpu")
     g.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    g.add_argument("--jobs", type=int, default=None,
+                   help="submissions side by side (default: usable CPUs / --threads)")
+    g.add_argument("--threads", type=int, default=1, help="torch threads of one kernel")
+    g.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
+                   help="bwrap (default when it works) or rlimits (limits, no isolation)")
+    g.add_argument("--memory", type=int, default=6144, help="MB of address space per process")
+    g.add_argument("--wall", type=int, default=3600, help="seconds for a whole submission")
     args = parser.parse_args(argv)
     try:
         if args.command == "env":
@@ -206,10 +213,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.outdir}/student and {args.outdir}/teacher")
             return 0
         if args.command == "grade":
+            from .classroom.sandbox import Limits
             from .grading import grade
 
             grade(args.submissions, args.chapter, args.out, profile=args.profile,
-                  timeout=args.timeout)
+                  timeout=args.timeout, jobs=args.jobs, threads=args.threads,
+                  sandbox=args.sandbox, limits=Limits(memory_mb=args.memory, wall_s=args.wall,
+                                                      cell_s=args.timeout))
             print(f"wrote {args.out}")
             return 0
         {"demo": demo, "train": train_cmd, "sample": sample_cmd, "animate": sample_cmd}[

@@ -1,33 +1,36 @@
 """Grade a class's submitted student notebooks in one command.
 
-``python -m diffusion_lab grade SUBMISSIONS/ --chapter N --out grades.csv`` executes every
-``*.ipynb`` in ``SUBMISSIONS/`` (a copy of it, in a temporary folder: the teacher's folder is only
-read) with ``nbclient``, offline (``HF_HUB_OFFLINE=1``), on the ``cpu`` profile unless told
-otherwise, with a per-cell timeout and ``allow_errors`` (a failing exercise does not hide the next
-one). Each check in ``diffusion_lab.exercises`` appends its result to the file named by
-``DIFFUSION_LAB_GRADE_LOG``; the grader reads it back. The CSV has one row per student and
-exercise of the chapter: ``student`` (the file's stem), ``exercise`` (its label), ``passed``
-(1/0; empty for exercises graded by hand) and ``hint`` (the check's message, the first error, or
-for a hand-graded answer its length). A notebook that cannot be read or executed scores 0 on
-every checked exercise, with the error in ``hint``.
+``python -m diffusion_lab grade SUBMISSIONS/ --chapter N --out grades.csv`` grades every
+``*.ipynb`` in ``SUBMISSIONS/`` (only read) against chapter ``N``, offline, on the ``cpu`` profile
+unless told otherwise (``diffusion_lab.classroom.grader`` says how):
+
+* the grade comes from checks the grader runs itself, in its own process, on the answers the
+  submission's checks were called with (handed over as data) and the context of the grader's own
+  run of the teacher edition — never from anything the student's kernel wrote;
+* the teacher's check cells are put back before a submission runs; an edited, moved or deleted
+  one is reported in the ``tampered`` column;
+* each submission runs in a bubblewrap sandbox (no network, a private scratch folder as the only
+  writable place, memory / process / time / output limits), ``jobs`` at a time.
+
+The CSV has one row per student and exercise: ``student`` (the file's stem), ``exercise``,
+``passed`` (1/0; empty for answers graded by hand and for exercises the teacher edition itself
+fails), ``hint`` (the check's message, what stopped the run, or for a hand-graded answer its
+length), ``tampered`` and ``sandbox``. Beside it, ``OUT-feedback/STUDENT.md`` tells each student
+what passed, the hints, and quotes their written answers for the teacher to read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import json
-import os
-import re
 import shutil
-import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import editions
-from .exercises import GRADE_LOG_ENV
 
-PLACEHOLDER = "*Your answer here.*"
-OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+PROFILES = ("cpu", "gpu", "smoke")
+SANDBOXES = ("auto", "bwrap", "rlimits")
+FIELDS = ["student", "exercise", "passed", "hint", "tampered", "sandbox"]
 
 
 def find_chapter(chapter: str | int, root: Path | str = editions.REPO) -> Path:
@@ -48,108 +51,136 @@ def find_chapter(chapter: str | int, root: Path | str = editions.REPO) -> Path:
     return hits[0]
 
 
-@contextlib.contextmanager
-def _environment(values: dict):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def sandbox_mode(sandbox: str) -> str:
+    """``"bwrap"`` or ``"rlimits"`` for the ``--sandbox`` choice; a clear error when bubblewrap
+    was asked for (or ``auto``) and cannot run here."""
+    from .classroom.sandbox import problem
+
+    if sandbox not in SANDBOXES:
+        raise ValueError(f"sandbox must be one of {SANDBOXES}, got {sandbox!r}")
+    if sandbox == "rlimits":
+        return "rlimits"
+    why = problem()
+    if why:
+        raise RuntimeError(f"cannot sandbox the submissions: {why}. To grade anyway with "
+                           "resource limits but no isolation (every row flagged), pass "
+                           "--sandbox rlimits")
+    return "bwrap"
 
 
-def _first_error(nb) -> str:
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return f"{out['ename']}: {out['evalue']}".strip()[:300]
-    return ""
+def default_jobs(threads: int = 1) -> int:
+    """Submissions graded side by side: the CPUs this process may use (affinity and cgroup
+    quota, ``threads.usable_cpus``) over the threads one kernel takes."""
+    from .threads import usable_cpus
 
-
-def _answers(nb) -> dict[str, str]:
-    found = {}
-    for cell in nb.cells:
-        label = (cell.get("metadata", {}).get("diffusion_lab", {}) or {}).get("answer")
-        if label:
-            text = cell.source.replace(PLACEHOLDER, "")
-            found[label] = re.sub(r"\*\*Your answer[^*]*\*\*", "", text).strip()
-    return found
-
-
-def grade_one(path: Path, expected: list[dict], *, profile: str, timeout: int) -> list[dict]:
-    """Execute one submission; return one row per expected exercise."""
-    import nbclient
-    import nbformat
-
-    rows = {e["label"]: None for e in expected}
-    with tempfile.TemporaryDirectory(prefix="dl-grade-") as tmp:
-        work = Path(tmp) / path.name
-        shutil.copyfile(path, work)
-        log = Path(tmp) / "results.jsonl"
-        error, nb = "", None
-        try:
-            nb = nbformat.read(work, as_version=4)
-            env = {GRADE_LOG_ENV: str(log), "DIFFUSION_LAB_PROFILE": profile, **OFFLINE}
-            with _environment(env):
-                nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                        allow_errors=True,
-                                        resources={"metadata": {"path": tmp}}).execute()
-            error = _first_error(nb)
-        except Exception as err:  # noqa: BLE001 - any failure to run scores zero, with its reason
-            error = f"not executable: {type(err).__name__}: {str(err).splitlines()[0][:200]}"
-        results = {}
-        if log.is_file():
-            for line in log.read_text(encoding="utf-8").splitlines():
-                row = json.loads(line)
-                results[row["exercise"]] = row  # a re-run check: the last result counts
-    answers = _answers(nb) if nb is not None else {}
-    out = []
-    for ex in expected:
-        label = ex["label"]
-        if ex["kind"] == "explain":
-            text = answers.get(label, "")
-            words = len(text.split())
-            hint = f"hand-graded: {words} words" if words else "hand-graded: no answer written"
-            rows[label] = {"passed": "", "hint": hint}
-        elif label in results:
-            rows[label] = {"passed": results[label]["passed"], "hint": results[label]["hint"]}
-        else:
-            rows[label] = {"passed": 0, "hint": "the check did not run" + (
-                f" ({error})" if error else "")}
-        out.append({"student": path.stem, "exercise": label, **rows[label]})
-    return out
+    return max(1, usable_cpus() // max(1, threads))
 
 
 def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profile: str = "cpu",
-          timeout: int = 600, root: Path | str = editions.REPO) -> list[dict]:
-    """Grade every ``*.ipynb`` in ``submissions`` against ``chapter``; write the CSV to ``out``."""
+          timeout: int = 600, jobs: int | None = None, threads: int = 1, sandbox: str = "auto",
+          limits=None, root: Path | str = editions.REPO, progress: bool = True) -> list[dict]:
+    """Grade every ``*.ipynb`` in ``submissions`` against ``chapter``; write the CSV to ``out``
+    and the feedback files beside it; return the rows."""
     import nbformat
+    import torch
 
-    submissions = Path(submissions)
+    from .classroom import grader
+    from .classroom.sandbox import Limits
+    from .config import cache_dir
+    from .notebook import _set_claims, claims_mode
+
+    submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
         raise ValueError(f"submissions must be a folder of notebooks, got {str(submissions)!r}")
-    if profile not in ("cpu", "gpu", "smoke"):
+    if profile not in PROFILES:
         raise ValueError(f"profile must be 'cpu', 'gpu' or 'smoke', got {profile!r}")
+    for name, value in (("timeout", timeout), ("threads", threads), ("jobs", jobs or 1)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
     source = find_chapter(chapter, root)
-    expected = editions.exercises(nbformat.read(source, as_version=4))
+    nb = nbformat.read(source, as_version=4)
+    expected = editions.exercises(nb)
     if not expected:
         raise ValueError(f"{source} has no exercises")
     paths = sorted(submissions.glob("*.ipynb"))
     if not paths:
         raise ValueError(f"no .ipynb files in {str(submissions)!r}")
-    rows = []
-    for path in paths:
-        rows += grade_one(path, expected, profile=profile, timeout=timeout)
+    mode = sandbox_mode(sandbox)
+    jobs = jobs or default_jobs(threads)
+    limits = limits or Limits(cell_s=timeout)
+    env = {"DIFFUSION_LAB_PROFILE": profile, "DIFFUSION_LAB_THREADS": str(threads),
+           "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    torch.set_num_threads(threads)  # the grader's checks compute like the kernels did
+    _set_claims(claims_mode(profile))
+    note = "bwrap" if mode == "bwrap" else "rlimits only: NOT isolated"
+    work = grader.scratch()
+    session = grader.Session(work, mode, limits, env, cache_dir(), slots=list(range(jobs)))
+    reference = grader.Reference(session, editions.teacher_notebook(nb), expected)
+    results = {}
+    try:
+        _say(progress, f"running the teacher edition of {source.parent.name} for the context")
+        reference.run()
+        reference.self_test()
+        edition = editions.student_notebook(nb)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(grader.grade_submission, session, reference, edition, p,
+                                   expected): p for p in paths}
+            for future in _bar(as_completed(futures), len(paths), progress):
+                results[futures[future]] = future.result()
+    finally:
+        reference.close()
+        shutil.rmtree(work, ignore_errors=True)
+    rows = [row for p in paths
+            for row in grader.rows_of(p.stem, results[p], expected, reference, note)]
+    out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["student", "exercise", "passed", "hint"])
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
+    write_feedback(out, rows, {p.stem: results[p]["answers"] for p in paths}, expected)
     print(report(rows))
     return rows
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(text, flush=True)
+
+
+def _bar(items, total: int, progress: bool):
+    if not progress:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc="grading", unit="notebook")
+
+
+def feedback_folder(out: Path | str) -> Path:
+    """Where the per-student feedback files go: ``grades.csv`` -> ``grades-feedback/``."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}-feedback")
+
+
+def write_feedback(out: Path, rows: list[dict], answers: dict, expected: list[dict]) -> None:
+    """One Markdown file per student: each exercise, passed or not, its hint, and the student's
+    written answers to the hand-graded ones."""
+    folder = feedback_folder(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    titles = {e["label"]: e["title"] for e in expected}
+    for student in dict.fromkeys(r["student"] for r in rows):
+        mine = [r for r in rows if r["student"] == student]
+        lines = [f"# {student}", "", report(mine), ""]
+        for r in mine:
+            mark = {1: "passed", 0: "not passed", "": "to grade by hand"}.get(r["passed"], "")
+            lines += [f"## {r['exercise']}: {titles.get(r['exercise'], '')}", "",
+                      f"**{mark}**" + (f" — {r['hint']}" if r["hint"] else ""), ""]
+            if r["tampered"]:
+                lines += [f"*Note:* {r['tampered']} (graded with the teacher's check cell).", ""]
+            if r["passed"] == "" and r["hint"].startswith("hand-graded"):
+                text = answers.get(student, {}).get(r["exercise"], "")
+                lines += ["> " + line for line in (text or "(no answer written)").splitlines()]
+                lines.append("")
+        (folder / f"{student}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def report(rows: list[dict]) -> str:
@@ -159,9 +190,11 @@ def report(rows: list[dict]) -> str:
         mine = [r for r in rows if r["student"] == student]
         checked = [r for r in mine if r["passed"] != ""]
         passed = sum(int(r["passed"]) for r in checked)
-        by_hand = len(mine) - len(checked)
+        by_hand = sum(1 for r in mine if r["passed"] == "" and r["hint"].startswith("hand"))
         failed = ", ".join(r["exercise"] for r in checked if not int(r["passed"]))
+        tampered = ", ".join(r["exercise"] for r in mine if r.get("tampered"))
         lines.append(f"{student}: {passed}/{len(checked)} checked exercises passed"
                      + (f" (failed: {failed})" if failed else "")
-                     + (f"; {by_hand} to grade by hand" if by_hand else ""))
+                     + (f"; {by_hand} to grade by hand" if by_hand else "")
+                     + (f"; TAMPERED: {tampered}" if tampered else ""))
     return "\n".join(lines)

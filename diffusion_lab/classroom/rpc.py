@@ -170,7 +170,7 @@ class Endpoint:
             return None
         raise ValueError(f"operation {op!r} is not served here")
 
-    def serve(self, idle_timeout: float = 3600.0) -> None:
+    def serve(self, idle_timeout: float = 7 * 86400.0) -> None:
         """Kernel side: answer the grader's requests until it sends ``release``."""
         start, pause = time.monotonic(), 0.0005
         while True:
