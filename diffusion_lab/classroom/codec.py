@@ -253,6 +253,7 @@ def write(folder: Path, name: str, tree, tensors: dict) -> None:
     folder = Path(folder)
     if tensors:
         save_file(tensors, str(folder / f".{name}.safetensors.tmp"))
+        os.chmod(folder / f".{name}.safetensors.tmp", 0o644)  # the other side may be another user
         os.replace(folder / f".{name}.safetensors.tmp", folder / f"{name}.safetensors")
     tmp = folder / f".{name}.json.tmp"
     tmp.write_text(json.dumps({"tree": tree, "tensors": bool(tensors)}, allow_nan=False),

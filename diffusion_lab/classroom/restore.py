@@ -7,7 +7,8 @@ grader builds itself from the book's source (`editions.student_notebook`), and:
 * every **check cell** (``checkcells``) runs as the teacher wrote it, at its place, whatever the
   submission holds there; one edited, moved or deleted is reported as *tampered*, by label;
 * every other cell of the edition runs as the student left it (their answers, and their edits
-  of the chapter's own code), or as handed out if they deleted it;
+  of the chapter's own code); a deleted cell of the chapter's code is put back, a deleted answer
+  slot is not (its stub would undo an answer the student wrote in a cell of their own);
 * cells the student added run where they put them (after the edition's cell they followed).
 
 Cells are matched by their nbformat id, then by their role (the check or answer slot of a label,
@@ -53,9 +54,9 @@ def match(reference, submission) -> dict[int, int]:
     by_id = {c.get("id"): i for i, c in enumerate(ref) if c.get("id")}
     ref_keys, sub_keys = _keys(ref), _keys(sub)
     by_key = {k: i for i, k in enumerate(ref_keys) if k is not None}
-    for j, cell in enumerate(sub):  # 1. the same id, and not a cell of another role
+    for j, cell in enumerate(sub):  # 1. the same id, unless the cell says it has another role
         i = by_id.get(cell.get("id"))
-        if i is not None and i not in used and _role(ref[i]) == _role(cell):
+        if i is not None and i not in used and _role(cell) in (None, _role(ref[i])):
             mapping[j] = i
             used.add(i)
     for j, key in enumerate(sub_keys):  # 2. the same role (check / slot / answer of a label)
@@ -124,6 +125,9 @@ def restore(reference, submission):
     cells = [_own(c) for c in added[-1]]
     for i, cell in enumerate(ref):
         j = found.get(i)
+        if j is None and (_role(cell) or ("",))[0] in ("slot", "answer"):
+            cells += [_own(c) for c in added[i]]
+            continue
         chosen = copy.deepcopy(cell)
         if j is not None and not check_cell_label(cell):
             chosen.source = submission.cells[j].get("source", "")

@@ -112,7 +112,7 @@ class Endpoint:
                 raise RemoteError("the kernel is gone (it died, or its sandbox was stopped)")
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
-        (doc, returned), _ = self._read(answers, f"{name}-r")
+        doc, _ = self._read(answers, f"{name}-r")
         if not isinstance(doc, dict) or "ok" not in doc:
             raise RemoteError("a malformed answer")
         if not doc["ok"]:
