@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--threads", type=int, default=1, help="torch threads of one kernel")
     g.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
                    help="bwrap (default when it works) or rlimits (limits, no isolation)")
-    g.add_argument("--memory", type=int, default=6144, help="MB of address space per process")
+    g.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
     g.add_argument("--wall", type=int, default=3600, help="seconds for a whole submission")
+    g.add_argument("--output", type=int, default=64, help="MB a notebook may print in all")
     args = parser.parse_args(argv)
     try:
         if args.command == "env":
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             grade(args.submissions, args.chapter, args.out, profile=args.profile,
                   timeout=args.timeout, jobs=args.jobs, threads=args.threads,
                   sandbox=args.sandbox, limits=Limits(memory_mb=args.memory, wall_s=args.wall,
-                                                      cell_s=args.timeout))
+                                                      cell_s=args.timeout,
+                                                      output_mb=args.output))
             print(f"wrote {args.out}")
             return 0
         {"demo": demo, "train": train_cmd, "sample": sample_cmd, "animate": sample_cmd}[

@@ -106,6 +106,25 @@ def test_exercises_of_every_kind_with_metadata(path):
     assert "## What you should now be able to explain" in text
 
 
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_every_check_sits_in_a_locked_checksummed_check_cell(path):
+    from diffusion_lab.classroom import checkcells
+
+    source = _read(path)
+    student = editions.student_notebook(source)
+    checks = [c for c in student.cells if checkcells.check_cell_label(c)]
+    for cell in checks:
+        assert cell.metadata["editable"] is False and cell.metadata["deletable"] is False
+        assert cell.metadata["diffusion_lab"]["sha256"] == checkcells.checksum(cell.source)
+        assert "dl.exercises." in cell.source and "# your" not in cell.source, cell.source
+    checked = {e["label"] for e in editions.exercises(source) if e["kind"] != "explain"}
+    assert {checkcells.check_cell_label(c) for c in checks} == checked
+    slots = {c.metadata["diffusion_lab"]["slot"] for c in student.cells
+             if "slot" in c.metadata.get("diffusion_lab", {})}
+    assert slots <= checked and not any("dl.exercises." in c.source for c in student.cells
+                                        if "slot" in c.metadata.get("diffusion_lab", {}))
+
+
 def test_otter_syntax():
     src = "x = 1  # SOLUTION\ndef f():\n    # BEGIN SOLUTION\n    return 2\n    # END SOLUTION\ng()"
     assert editions.strip_solution_code(src) == (

@@ -300,5 +300,6 @@ def read(folder: Path, name: str) -> tuple[Any, dict]:
         except CodecError:
             raise
         except Exception as err:  # noqa: BLE001 - a malformed file is bad data, not a crash
-            raise CodecError(f"{name}.safetensors is not safetensors: {err}") from None
+            raise CodecError(f"{name}.safetensors could not be read: {type(err).__name__}: "
+                             f"{err}") from None
     return doc["tree"], tensors

@@ -66,9 +66,9 @@ def match(reference, submission) -> dict[int, int]:
             used.add(i)
     by_source = defaultdict(list)
     for i, cell in enumerate(ref):
-        if i not in used and _role(cell) is None:
+        if i not in used:
             by_source[(cell.cell_type, cell.source)].append(i)
-    for j, cell in enumerate(sub):  # 3. an unchanged cell of the chapter
+    for j, cell in enumerate(sub):  # 3. an unchanged cell (its id and metadata lost)
         free = by_source.get((cell.get("cell_type"), cell.get("source")), [])
         if j not in mapping and free and _role(cell) is None:
             mapping[j] = free.pop(0)

@@ -59,6 +59,14 @@ def _client_class():
                 asyncio.ensure_future(ensure_async(self.km.shutdown_kernel(now=True)))
             return None
 
+        async def _check_raise_for_error(self, cell, cell_index, exec_reply):
+            content = (exec_reply or {}).get("content", {})
+            if content.get("status") == "error" and cell_index not in self.errors:
+                # a timeout's reply has no error output: read it here
+                self.errors[cell_index] = f"{content.get('ename', '')}: " \
+                                          f"{content.get('evalue', '')}".strip()[:300]
+            return await super()._check_raise_for_error(cell, cell_index, exec_reply)
+
     return BudgetClient
 
 

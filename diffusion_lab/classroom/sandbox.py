@@ -47,7 +47,7 @@ LIB = Path(__file__).resolve().parent.parent  # the diffusion_lab package
 class Limits:
     """What one submission may use (see the module docstring for how each is enforced)."""
 
-    memory_mb: int = 6144  # address space per process
+    memory_mb: int = 4096  # address space per process
     processes: int = 192  # processes + threads
     wall_s: int = 3600  # the whole notebook, the grader's checks included
     cell_s: int = 600  # one cell
@@ -259,15 +259,16 @@ class Sandbox:
                     pass
         if used > self.limits.disk_mb << 20:
             return f"it wrote more than {self.limits.disk_mb} MB"
-        tasks, rss = self._usage()
-        if self.uid is not None and tasks >= self.limits.processes - 2:
+        tasks, pss = self._usage()
+        if tasks >= self.limits.processes - 2:
             return f"it started too many processes (limit {self.limits.processes})"
-        if rss > 1.5 * self.limits.memory_mb * (1 << 20):
+        if pss > 1.5 * self.limits.memory_mb * (1 << 20):
             return f"it used more memory than allowed ({self.limits.memory_mb} MB)"
         return ""
 
     def _usage(self) -> tuple[int, int]:
-        """(tasks, resident bytes) of the sandbox's processes."""
+        """(tasks, proportional resident bytes) of the sandbox's processes (PSS: the pages a
+        forked child shares with its parent count once)."""
         children: dict[int, list[int]] = {}
         for entry in os.scandir("/proc"):
             if entry.name.isdigit():
@@ -277,20 +278,18 @@ class Sandbox:
                 except (OSError, ValueError, IndexError):
                     continue
                 children.setdefault(ppid, []).append(int(entry.name))
-        todo, tasks, rss = [self.proc.pid], 0, 0
+        todo, tasks, pss = [self.proc.pid], 0, 0
         while todo:
             pid = todo.pop()
             todo += children.get(pid, [])
             try:
                 with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("Threads:"):
-                            tasks += int(line.split()[1])
-                        elif line.startswith("VmRSS:"):
-                            rss += int(line.split()[1]) << 10
-            except (OSError, ValueError):
+                    tasks += next(int(ln.split()[1]) for ln in f if ln.startswith("Threads:"))
+                with open(f"/proc/{pid}/smaps_rollup") as f:
+                    pss += next(int(ln.split()[1]) << 10 for ln in f if ln.startswith("Pss:"))
+            except (OSError, ValueError, StopIteration):
                 continue
-        return tasks, rss
+        return tasks, pss
 
     def stop(self, reason: str = "") -> None:
         """Kill everything in the sandbox."""
