@@ -120,6 +120,7 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     try:
         _say(progress, f"running the teacher edition of {source.parent.name} for the context")
         reference.run()
+        grader.share_cache(session.cache)  # what the teacher edition trained, students read
         reference.self_test()
         edition = editions.student_notebook(nb)
         with ThreadPoolExecutor(max_workers=jobs) as pool:

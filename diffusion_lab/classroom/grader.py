@@ -298,6 +298,23 @@ def _why_not_run(result: dict, label: str, errors: dict, last: int, finished: bo
     return "the check did not run" + (f" ({first})" if first else "")
 
 
+def share_cache(cache: Path) -> None:
+    """Let the sandboxes' own users read the model cache (a root grader only): safetensors
+    writes weights readable by their owner alone. Adds read (and, for folders, enter)
+    permission for others; changes nothing else."""
+    if os.geteuid() != 0:
+        return  # the sandboxes run as the grader's user, who can read them already
+    for root, dirs, files in os.walk(cache):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            if not os.path.islink(path):
+                extra = 0o005 if name in dirs else 0o004
+                if info.st_mode & extra != extra:
+                    os.chmod(path, info.st_mode | extra)
+    os.chmod(cache, os.stat(cache).st_mode | 0o005)
+
+
 def scratch() -> Path:
     """A private folder for one grading run's sandboxes (removed at the end)."""
     path = Path(tempfile.mkdtemp(prefix="dl-grade-"))

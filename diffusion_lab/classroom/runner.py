@@ -98,8 +98,9 @@ def run(job: dict) -> dict:
             try:
                 client.execute_cell(cell, index)
             except DeadKernelError:
-                status.update(state="died", reason=f"the kernel died in cell {index}" + (
-                    " (it printed too much)" if client.over_budget else ""))
+                status.update(state="died", reason=(
+                    f"cell {index} printed more than {client.output_budget >> 20} MB (the kernel "
+                    "was stopped)" if client.over_budget else f"the kernel died in cell {index}"))
                 break
             status["errors"] = {str(k): v for k, v in client.errors.items()}
             if client.errors.get(index, "").startswith("CellTimeoutError"):
