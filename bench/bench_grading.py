@@ -87,15 +87,17 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--jobs", default="1,2", help="the --jobs values to compare, first = base")
     args = ap.parse_args()
-    source = nbformat.read(grading.find_chapter(args.chapter), as_version=4)
+    path = grading.find_chapter(args.chapter)
+    source = nbformat.read(path, as_version=4)
     folder = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     subs = folder / "submissions"
     subs.mkdir()
     for name, nb in mixed_class(source, args.students).items():
         nbformat.write(nb, subs / f"{name}.ipynb")
     kinds = sorted(p.stem.split("-", 1)[1] for p in subs.glob("*.ipynb"))
-    print(f"{args.students} submissions of {source.name} ({', '.join(f'{k}: {kinds.count(k)}' for k in dict.fromkeys(kinds))}); "  # noqa: E501
-          f"profile {args.profile}; usable CPUs {usable_cpus()}; one thread per kernel")
+    mix = ", ".join(f"{k}: {kinds.count(k)}" for k in dict.fromkeys(kinds))
+    print(f"{args.students} submissions of {path.name} ({mix}); profile {args.profile}; "
+          f"usable CPUs {usable_cpus()}; one thread per kernel", flush=True)
     times, grades = {}, {}
     for jobs in (int(j) for j in args.jobs.split(",")):
         load = os.getloadavg()[0]
@@ -106,7 +108,8 @@ def main() -> None:
         times[jobs] = time.perf_counter() - tick
         grades[jobs] = [(r["student"], r["exercise"], r["passed"]) for r in rows]
         print(f"--jobs {jobs}: {times[jobs]:.0f} s ({times[jobs] / args.students:.1f} s per "
-              f"student); load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
+              f"student); load average {load:.1f} before, {os.getloadavg()[0]:.1f} after",
+              flush=True)
     base, *others = times
     for jobs in others:
         print(f"--jobs {jobs} / --jobs {base}: {times[jobs] / times[base]:.2f}x "

@@ -87,7 +87,7 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     from .classroom import grader
     from .classroom.sandbox import Limits
     from .config import cache_dir
-    from .notebook import _set_claims, claims_mode
+    from .notebook import _mode, _set_claims, claims_mode
 
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
@@ -110,6 +110,7 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     limits = limits or Limits(cell_s=timeout)
     env = {"DIFFUSION_LAB_PROFILE": profile, "DIFFUSION_LAB_THREADS": str(threads),
            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    saved = torch.get_num_threads(), _mode["claims"]
     torch.set_num_threads(threads)  # the grader's checks compute like the kernels did
     _set_claims(claims_mode(profile))
     note = "bwrap" if mode == "bwrap" else "rlimits only: NOT isolated"
@@ -131,6 +132,8 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     finally:
         reference.close()
         shutil.rmtree(work, ignore_errors=True)
+        torch.set_num_threads(saved[0])
+        _mode["claims"] = saved[1]
     rows = [row for p in paths
             for row in grader.rows_of(p.stem, results[p], expected, reference, note)]
     out.parent.mkdir(parents=True, exist_ok=True)

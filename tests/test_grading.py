@@ -315,3 +315,32 @@ def test_default_jobs_follow_usable_cpus(monkeypatch):
     monkeypatch.setattr("diffusion_lab.threads.usable_cpus", lambda: 8)
     assert grading.default_jobs(1) == 8 and grading.default_jobs(2) == 4
     assert grading.default_jobs(16) == 1
+
+
+@pytest.fixture(scope="module")
+def chapter8(tmp_path_factory):
+    """The real chapter 8 student edition (smoke profile: its models train in seconds):
+    a right, a blank and a rebinding submission."""
+    folder = tmp_path_factory.mktemp("chapter8")
+    source = nbformat.read(grading.find_chapter("8", ROOT), as_version=4)
+    right = model_submission(source)
+    rebinder = _insert(editions.student_notebook(source), 3, (
+        "import diffusion_lab as dl\n"
+        "dl.exercises.ch8.check_cheapest_threshold = lambda *args, **kwargs: True\n"
+        "dl.exercises.check_prediction = lambda *args, **kwargs: True"))
+    for name, nb in (("right", right), ("blank", editions.student_notebook(source)),
+                     ("rebinder", rebinder)):
+        nbformat.write(nb, folder / f"{name}.ipynb")
+    out = folder / "grades.csv"
+    rows = grading.grade(folder, 8, out, profile="smoke", timeout=300, jobs=2, progress=False,
+                         root=ROOT)
+    return {(r["student"], r["exercise"]): r for r in rows}
+
+
+@needs_bwrap
+def test_chapter8_end_to_end(chapter8):
+    assert [chapter8["right", e]["passed"] for e in ("ch8-ex1", "ch8-ex2", "ch8-ex3")] == [
+        1, 1, ""]
+    assert [chapter8["blank", e]["passed"] for e in ("ch8-ex1", "ch8-ex2")] == [0, 0]
+    assert [chapter8["rebinder", e]["passed"] for e in ("ch8-ex1", "ch8-ex2")] == [0, 0]
+    assert chapter8["rebinder", "ch8-ex1"]["tampered"] == "check not called"

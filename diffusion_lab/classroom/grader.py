@@ -97,9 +97,13 @@ def _serve_loop(box: Sandbox, endpoint: Endpoint, on_capture) -> None:
         if (box.outbox / f"pending-{k}.json").exists():
             served = box.outbox / f"served-{k}.json"
             endpoint.alive = lambda served=served: box.alive() and not served.exists()
+            latest = {}  # a check called again in the same cell: only its last call counts
             for name in _captures(box.outbox, done):
                 done.add(f"{name}.json")
-                on_capture(_decode(endpoint, box.outbox, name))
+                cap = _decode(endpoint, box.outbox, name)
+                latest[cap["label"]] = cap
+            for cap in latest.values():
+                on_capture(cap)
             try:
                 endpoint.release()
             except RemoteError:

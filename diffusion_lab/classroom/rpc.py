@@ -78,7 +78,7 @@ class Endpoint:
         return enc.generators
 
     def _read(self, folder: Path, name: str):
-        tree, tensors = codec.read(folder, name)
+        tree, tensors = codec.read(folder, name, trusted=self.trusted)
         dec = codec.Decoder(tensors, folder / f"{name}.models", trusted=self.trusted,
                             remote=self._proxy, callback=self._local)
         return dec(tree), dec.generators
