@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from . import editions
+from .classroom.results import feedback_folder, report  # noqa: F401  (public names)
 
 PROFILES = ("cpu", "gpu", "smoke")
 SANDBOXES = ("auto", "bwrap", "rlimits")
@@ -84,7 +85,8 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     import nbformat
     import torch
 
-    from .classroom import grader
+    from .classroom import grader, results
+    from .classroom.reference import Reference
     from .classroom.sandbox import Limits
     from .config import cache_dir
     from .notebook import _mode, _set_claims, claims_mode
@@ -116,8 +118,8 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     note = "bwrap" if mode == "bwrap" else "rlimits only: NOT isolated"
     work = grader.scratch()
     session = grader.Session(work, mode, limits, env, cache_dir(), slots=list(range(jobs)))
-    reference = grader.Reference(session, editions.teacher_notebook(nb), expected)
-    results = {}
+    reference = Reference(session, editions.teacher_notebook(nb), expected)
+    done = {}
     try:
         _say(progress, f"running the teacher edition of {source.parent.name} for the context")
         reference.run()
@@ -128,21 +130,21 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
             futures = {pool.submit(grader.grade_submission, session, reference, edition, p,
                                    expected): p for p in paths}
             for future in _bar(as_completed(futures), len(paths), progress):
-                results[futures[future]] = future.result()
+                done[futures[future]] = future.result()
     finally:
         reference.close()
         shutil.rmtree(work, ignore_errors=True)
         torch.set_num_threads(saved[0])
         _mode["claims"] = saved[1]
     rows = [row for p in paths
-            for row in grader.rows_of(p.stem, results[p], expected, reference, note)]
+            for row in results.rows_of(p.stem, done[p], expected, reference, note)]
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=FIELDS)
         writer.writeheader()
         writer.writerows(rows)
-    write_feedback(out, rows, {p.stem: results[p]["answers"] for p in paths}, expected)
-    print(report(rows))
+    results.write_feedback(out, rows, {p.stem: done[p]["answers"] for p in paths}, expected)
+    print(results.report(rows))
     return rows
 
 
@@ -157,48 +159,3 @@ def _bar(items, total: int, progress: bool):
     from tqdm import tqdm
 
     return tqdm(items, total=total, desc="grading", unit="notebook")
-
-
-def feedback_folder(out: Path | str) -> Path:
-    """Where the per-student feedback files go: ``grades.csv`` -> ``grades-feedback/``."""
-    out = Path(out)
-    return out.with_name(f"{out.stem}-feedback")
-
-
-def write_feedback(out: Path, rows: list[dict], answers: dict, expected: list[dict]) -> None:
-    """One Markdown file per student: each exercise, passed or not, its hint, and the student's
-    written answers to the hand-graded ones."""
-    folder = feedback_folder(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    titles = {e["label"]: e["title"] for e in expected}
-    for student in dict.fromkeys(r["student"] for r in rows):
-        mine = [r for r in rows if r["student"] == student]
-        lines = [f"# {student}", "", report(mine), ""]
-        for r in mine:
-            mark = {1: "passed", 0: "not passed", "": "to grade by hand"}.get(r["passed"], "")
-            lines += [f"## {r['exercise']}: {titles.get(r['exercise'], '')}", "",
-                      f"**{mark}**" + (f" — {r['hint']}" if r["hint"] else ""), ""]
-            if r["tampered"]:
-                lines += [f"*Note:* {r['tampered']} (graded with the teacher's check cell).", ""]
-            if r["passed"] == "" and r["hint"].startswith("hand-graded"):
-                text = answers.get(student, {}).get(r["exercise"], "")
-                lines += ["> " + line for line in (text or "(no answer written)").splitlines()]
-                lines.append("")
-        (folder / f"{student}.md").write_text("\n".join(lines), encoding="utf-8")
-
-
-def report(rows: list[dict]) -> str:
-    """A short text report: per student, checked exercises passed and answers to read."""
-    lines = []
-    for student in dict.fromkeys(r["student"] for r in rows):
-        mine = [r for r in rows if r["student"] == student]
-        checked = [r for r in mine if r["passed"] != ""]
-        passed = sum(int(r["passed"]) for r in checked)
-        by_hand = sum(1 for r in mine if r["passed"] == "" and r["hint"].startswith("hand"))
-        failed = ", ".join(r["exercise"] for r in checked if not int(r["passed"]))
-        tampered = ", ".join(r["exercise"] for r in mine if r.get("tampered"))
-        lines.append(f"{student}: {passed}/{len(checked)} checked exercises passed"
-                     + (f" (failed: {failed})" if failed else "")
-                     + (f"; {by_hand} to grade by hand" if by_hand else "")
-                     + (f"; TAMPERED: {tampered}" if tampered else ""))
-    return "\n".join(lines)

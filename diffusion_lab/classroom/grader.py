@@ -1,16 +1,12 @@
-"""Grade a class: the teacher edition once for the context, then every submission in a sandbox
-of its own, several at a time, each check run by the grader itself.
+"""Grade one submission: restored, run in a sandbox of its own, each check run by the grader.
 
-1. **The teacher edition** runs first, in a sandbox (it may write the model cache, which the
-   students' sandboxes then read): its checks hand over every argument, the *context* of each
-   exercise. It then passes its own checks in the grader (else that exercise is not graded:
-   grading it would be unfair), and stays alive so that context only it holds (``solve``,
-   ``lang``) can be called.
-2. **Each submission** is restored (``restore``: the teacher's check cells back in place,
-   tampering noted), run in its own sandbox (``sandbox``, ``runner``), and after each check
-   cell the grader runs the check itself (``judge``), calling into the sandbox for the student's
-   own functions. ``jobs`` submissions run side by side; a submission that breaks a limit is
-   stopped and scores 0 on what it did not reach, with the reason.
+The teacher edition has run first (``classroom.reference``: the context). A submission is
+restored (``restore``: the teacher's check cells back in place, tampering noted) and run in its
+own sandbox (``sandbox``, ``runner``); after each cell in which a check was called, the grader
+runs that check itself (``judge``) while the kernel waits, calling into the sandbox for the
+student's own functions, then lets the kernel go on. Several submissions run side by side
+(``grading.grade``'s ``jobs``); one that breaks a limit is stopped and scores 0 on what it did
+not reach, with the reason.
 """
 
 from __future__ import annotations
@@ -24,14 +20,18 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import codec, judge
 from .restore import restore
+from .results import written_answers
 from .rpc import Endpoint, RemoteError
 from .sandbox import Limits, Sandbox
 
+if TYPE_CHECKING:
+    from .reference import Reference
+
 MAX_CAPTURES = 200
-PLACEHOLDER = "*Your answer here.*"
 
 
 @dataclass
@@ -118,82 +118,6 @@ def _serve_loop(box: Sandbox, endpoint: Endpoint, on_capture) -> None:
         on_capture(_decode(endpoint, box.outbox, name))
 
 
-class Reference:
-    """The teacher edition, run by the grader: the context of every check, kept callable."""
-
-    def __init__(self, session: Session, notebook, expected: list[dict]):
-        import nbformat
-
-        self.session, self.expected = session, expected
-        self.box = Sandbox(session.work / "reference", mode=session.mode,
-                           limits=Limits(**{**session.limits.__dict__, "wall_s": 7 * 86400,
-                                            "processes": 4096}),
-                           env=session.env, cache=session.cache, trusted=True)
-        nbformat.write(notebook, self.box.inbox / "notebook.ipynb")
-        self.endpoint = Endpoint(self.box.inbox, self.box.outbox, "grader", export=True,
-                                 trusted=True, timeout=session.call_timeout * 10,
-                                 alive=self.box.alive)
-        self.context: dict[str, dict] = {}
-        self.strategies: dict[str, dict] = {}
-        self.unfair: dict[str, str] = {}  # label -> why the teacher edition fails its check
-        self.lock = threading.RLock()
-        self.error = ""
-
-    def run(self) -> None:
-        """Run the teacher edition up to its last cell; leave its kernel serving."""
-        self.box.start({"mode": "reference"})
-        done, k = set(), 0
-        while True:
-            pending = self.box.outbox / f"pending-{k}.json"
-            if pending.exists():
-                for name in _captures(self.box.outbox, done):
-                    done.add(f"{name}.json")
-                    cap = _decode(self.endpoint, self.box.outbox, name)
-                    if cap["label"]:
-                        self.context[cap["label"]] = cap["params"]
-                        self.strategies[cap["label"]] = cap["strategies"]
-                if json.loads(pending.read_text()).get("final"):
-                    break  # the kernel now waits for the checks' calls into it
-                with self.lock:
-                    self.endpoint.release()
-                k += 1
-                continue
-            if not self.box.alive():
-                status = _status(self.box.outbox)
-                self.error = (self.box.reason or status.get("reason")
-                              or "the teacher edition stopped; see runner.log")
-                break
-            time.sleep(0.05)
-        for ex in self.expected:
-            if ex["kind"] in ("compute", "predict") and ex["label"] not in self.context:
-                self.unfair[ex["label"]] = ("the teacher edition never called this check" +
-                                            (f" ({self.error})" if self.error else ""))
-
-    def self_test(self) -> None:
-        """The teacher's own answers must pass every check, else that exercise is not graded."""
-        for ex in self.expected:
-            label = ex["label"]
-            if ex["kind"] not in ("compute", "predict") or label in self.unfair:
-                continue
-            passed, hint = self.check(ex, self.context[label], self.strategies.get(label, {}))
-            if not passed:
-                self.unfair[label] = f"the teacher edition fails this check: {hint}"
-
-    def check(self, ex: dict, params: dict, strategies: dict) -> tuple[int, str]:
-        check = judge.check_of(ex["label"], ex["kind"])
-        with self.lock:
-            return judge.run_check(check, params, self.context[ex["label"]], strategies,
-                                   self.endpoint)
-
-    def close(self) -> None:
-        with self.lock:
-            try:
-                self.endpoint.release()
-            except RemoteError:
-                pass
-        self.box.stop()
-
-
 def grade_submission(session: Session, reference: Reference, edition, path: Path,
                      expected: list[dict]) -> dict:
     """Run one submission; ``{"results": {label: (passed, hint)}, "tampered", "reason",
@@ -246,60 +170,6 @@ def grade_submission(session: Session, reference: Reference, edition, path: Path
         session.free(slot)
         shutil.rmtree(box.folder, ignore_errors=True)
     return out
-
-
-def written_answers(nb) -> dict[str, str]:
-    """The text of each hand-graded answer cell (``metadata.diffusion_lab.answer``)."""
-    found = {}
-    for cell in nb.cells:
-        label = (cell.get("metadata", {}).get("diffusion_lab", {}) or {}).get("answer")
-        if isinstance(label, str):
-            text = cell.get("source", "").replace(PLACEHOLDER, "")
-            found[label] = re.sub(r"\*\*Your answer[^*]*\*\*", "", text).strip()
-    return found
-
-
-def rows_of(student: str, result: dict, expected: list[dict], reference: Reference,
-            sandbox_note: str) -> list[dict]:
-    """One CSV row per exercise for one graded submission."""
-    rows, status = [], result.get("status", {})
-    errors = status.get("errors", {}) if isinstance(status.get("errors"), dict) else {}
-    last = status.get("cell", -1) if isinstance(status.get("cell"), int) else -1
-    finished = status.get("state") == "finished"
-    for ex in expected:
-        label = ex["label"]
-        tampered = result["tampered"].get(label, "")
-        tampered = f"check cell {tampered}" if tampered else ""
-        if ex["kind"] == "explain":
-            words = len(result["answers"].get(label, "").split())
-            passed, hint = "", (f"hand-graded: {words} words" if words else
-                                "hand-graded: no answer written")
-        elif label in reference.unfair:
-            passed, hint = "", f"not graded: {reference.unfair[label]}"
-        elif label in result["results"]:
-            passed, hint = result["results"][label]
-        else:
-            passed, hint = 0, _why_not_run(result, label, errors, last, finished)
-            cell = result.get("check_cells", {}).get(label)
-            if cell is not None and (finished or last > cell) and str(cell) not in errors:
-                hint = "the check cell ran but the check was never called (was it replaced?)"
-                tampered = "; ".join(x for x in (tampered, "check not called") if x)
-        rows.append({"student": student, "exercise": label, "passed": passed, "hint": hint,
-                     "tampered": tampered, "sandbox": sandbox_note})
-    return rows
-
-
-def _why_not_run(result: dict, label: str, errors: dict, last: int, finished: bool) -> str:
-    if result.get("error"):
-        return result["error"]
-    cell = result.get("check_cells", {}).get(label)
-    if cell is not None and str(cell) in errors:
-        return f"the check did not run ({errors[str(cell)]})"
-    reason = result.get("reason") or ""
-    if reason and (cell is None or not finished and last <= cell):
-        return f"not reached: {reason}"
-    first = next(iter(errors.values()), "") if errors else ""
-    return "the check did not run" + (f" ({first})" if first else "")
 
 
 def share_cache(cache: Path) -> None:
