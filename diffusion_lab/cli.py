@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
     g.add_argument("--wall", type=int, default=3600, help="seconds for a whole submission")
     g.add_argument("--output", type=int, default=64, help="MB a notebook may print in all")
+    g.add_argument("--disk", type=int, default=512, help="MB a notebook may write")
     args = parser.parse_args(argv)
     try:
         if args.command == "env":
@@ -221,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                   timeout=args.timeout, jobs=args.jobs, threads=args.threads,
                   sandbox=args.sandbox, limits=Limits(memory_mb=args.memory, wall_s=args.wall,
                                                       cell_s=args.timeout,
-                                                      output_mb=args.output))
+                                                      output_mb=args.output,
+                                                      disk_mb=args.disk))
             print(f"wrote {args.out}")
             return 0
         {"demo": demo, "train": train_cmd, "sample": sample_cmd, "animate": sample_cmd}[

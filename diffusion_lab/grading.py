@@ -132,8 +132,10 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
             for future in _bar(as_completed(futures), len(paths), progress):
                 done[futures[future]] = future.result()
     finally:
-        reference.close()
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            reference.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         torch.set_num_threads(saved[0])
         _mode["claims"] = saved[1]
     rows = [row for p in paths

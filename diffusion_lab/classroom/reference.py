@@ -87,9 +87,11 @@ class Reference:
                                    self.endpoint)
 
     def close(self) -> None:
+        """Release the teacher's kernel and stop its sandbox (whatever state it is in)."""
         with self.lock:
             try:
-                self.endpoint.release()
-            except RemoteError:
+                if self.box.alive():
+                    self.endpoint.release()
+            except (RemoteError, OSError, ValueError):
                 pass
         self.box.stop()
