@@ -33,6 +33,15 @@ CHECK_LOCK = threading.RLock()  # one check at a time: registries and torch stat
 HINT_CHARS = 300
 
 
+def _library_rules() -> frozenset:
+    from ..registry import ALIASES, STRATEGIES
+
+    return frozenset(STRATEGIES) | frozenset(ALIASES)
+
+
+LIBRARY_RULES = _library_rules()  # a student's rule never replaces one of these
+
+
 def checks() -> dict:
     """``{label: check}`` of every checker in the library (the grader's own import)."""
     found = {}
@@ -81,7 +90,8 @@ def _strategies(strategies: dict, reference_endpoint):
     saved = {}
     try:
         for name, strategy in strategies.items():
-            if not isinstance(name, str) or not isinstance(strategy, Strategy):
+            if not isinstance(name, str) or not isinstance(strategy, Strategy) or \
+                    name in LIBRARY_RULES:
                 continue
             saved[name] = STRATEGIES.get(name)
             STRATEGIES[name] = strategy
