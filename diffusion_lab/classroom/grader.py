@@ -161,6 +161,9 @@ def grade_submission(session: Session, reference: Reference, edition, path: Path
         status = _status(box.outbox)
         out["reason"] = box.reason or (status.get("reason") if isinstance(
             status.get("reason"), str) else "")
+        if not out["reason"] and status.get("state") != "finished":
+            out["reason"] = (f"the notebook stopped in cell {status.get('cell')} (its runner "
+                             "was killed)" if status else "the sandbox left no status")
         out["status"] = status
         out["check_cells"] = {c.metadata["diffusion_lab"]["check"]: i
                               for i, c in enumerate(notebook.cells)
