@@ -62,13 +62,13 @@ def mixed_class(source, n: int) -> dict:
         _cell(blank, 3, "import diffusion_lab as dl\nok = lambda *a, **k: True\n" + rebind),
         _cell(blank, len(blank.cells), log),
         no_check,
-        _cell(_slot(right, labels[0], "tau = 0.5"), first_slot,
-              "rows['threshold 0.5'] = dict(rows['threshold 0.5'], acc=1.0)"),
+        _cell(_slot(right, labels[0], "tau = 0.99"), first_slot,
+              "rows['threshold 0.99'] = dict(rows['threshold 0.99'], acc=1.0, passes1=0.5)"),
         _slot(right, labels[0], "import socket\ntry:\n    socket.create_connection(('1.1.1.1', "
               "80), timeout=2)\n    tau = 0.9\nexcept OSError:\n    tau = None"),
         _cell(right, first_slot, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
     ]
-    wrong = [_slot(right, labels[0], "tau = 0.5"), _slot(right, labels[0], "tau = None"),
+    wrong = [_slot(right, labels[0], "tau = 0.99"), _slot(right, labels[0], "tau = None"),
              _slot(right, labels[-1], 'observed = "forced yes"', 1),
              _slot(right, labels[-1], 'prediction = "maybe"', 0)]
     kinds = ([("right", right)] * (n // 3) + [("wrong", w) for w in wrong] * (n // 4 // 4 + 1)

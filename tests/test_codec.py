@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from diffusion_lab.classroom import codec
+from diffusion_lab.registry import linear_time_grid
 from diffusion_lab.trajectory import Frame, Trajectory
 
 
@@ -41,10 +42,10 @@ def test_library_records_and_functions(tmp_path):
                   torch.zeros(1, 3), torch.zeros(1, 3, dtype=torch.bool),
                   torch.zeros(1, 3, dtype=torch.bool))
     traj = Trajectory(["ab"], [frame], frame, torch.zeros(1, 3, dtype=torch.bool), None, "x", 1)
-    back = _roundtrip({"traj": traj, "f": codec.write}, tmp_path)
+    back = _roundtrip({"traj": traj, "f": linear_time_grid}, tmp_path)
     assert isinstance(back["traj"], Trajectory) and back["traj"].texts == ["ab"]
     assert torch.equal(back["traj"].frames[0].mask, frame.mask)
-    assert back["f"] is codec.write  # the library's own function, by name
+    assert back["f"] is linear_time_grid  # the library's own function, by name
 
 
 def test_a_function_of_the_sender_is_a_handle_never_code(tmp_path):
@@ -70,8 +71,10 @@ def test_untrusted_messages_build_data_only(tmp_path):
                  {"$": "remote", "id": 1}):
         with pytest.raises(codec.CodecError):
             dec(node)
-    with pytest.raises(codec.CodecError, match="not a diffusion_lab name"):
-        dec({"$": "libfunc", "name": "os:system"})
+    for name in ("os:system", "diffusion_lab.classroom.codec:os.system",
+                 "diffusion_lab.registry:torch.load", "diffusion_lab.grading:grade"):
+        with pytest.raises(codec.CodecError):
+            dec({"$": "libfunc", "name": name})
     # a student's dict that looks like a tag stays a dict
     assert _roundtrip({"$": "model", "dir": "x"}, tmp_path) == {"$": "model", "dir": "x"}
 
@@ -88,6 +91,21 @@ def test_links_and_sizes_are_refused(tmp_path):
     (tmp_path / "bad.json").write_text("[[[")
     with pytest.raises(codec.CodecError, match="not JSON"):
         codec.read(tmp_path, "bad")
+
+
+def test_a_grammar_and_its_oracle_are_rebuilt_from_data(tmp_path):
+    import diffusion_lab as dl
+    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+
+    lang = dl.grammar.book_language()
+    enc = codec.Encoder(tmp_path, full=True)
+    tree = enc({"lang": lang, "oracle": GrammarOracleForMaskedLM(lang)})
+    back = codec.Decoder(enc.tensors, tmp_path, trusted=True)(tree)
+    assert back["lang"].words == lang.words and back["lang"].templates == lang.templates
+    assert torch.allclose(back["lang"].template_prob, lang.template_prob, rtol=1e-12)
+    texts = lang.sample(4, seed=0)
+    assert torch.allclose(back["lang"].log_prob(texts), lang.log_prob(texts), rtol=1e-12)
+    assert isinstance(back["oracle"], GrammarOracleForMaskedLM)
 
 
 def test_trusted_models_and_tokenizers(tmp_path):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import torch
 MAX_JSON_BYTES = 8 << 20  # what one message of an untrusted sender may hold
 MAX_TENSOR_BYTES = 64 << 20
 TRUSTED_FACTOR = 64  # a trusted sender (the teacher edition's kernel) may send 64x more
+FUNCTION_MODULES = ("diffusion_lab.registry", "diffusion_lab.strategies", "diffusion_lab.noise")
 DATACLASSES = {  # "module:Class" the decoder may build: data records of the library
     "diffusion_lab.trajectory:Trajectory", "diffusion_lab.trajectory:Frame",
     "diffusion_lab.registry:StepContext", "diffusion_lab.registry:Strategy",
@@ -58,13 +60,25 @@ def _resolve(name: str):
     return target
 
 
+def _library_function(name: str):
+    """A plain function of `FUNCTION_MODULES`, by ``module:qualname`` (never an attribute walk
+    into what a module imported, such as ``os``)."""
+    module, _, attr = name.partition(":")
+    if module not in FUNCTION_MODULES or "." in attr:
+        raise CodecError(f"{name!r} is not a function the grader resolves by name")
+    target = getattr(importlib.import_module(module), attr, None)
+    if not inspect.isfunction(target) or target.__module__ != module:
+        raise CodecError(f"{name!r} is not a function of {module}")
+    return target
+
+
 def _reconstructors() -> dict:
     """``type -> (to constructor kwargs, from kwargs)`` for library objects rebuilt as data."""
     from .. import tasks
     from ..grammar import Grammar
     from ..grammar_oracle import GrammarOracleForMaskedLM
 
-    found = {Grammar: (lambda g: {"rules": g.rules, "lexicon": g.lexicon, "start": g.start,
+    found = {Grammar: (lambda g: {"rules": g.rules, "lexicon": _lexicon(g), "start": g.start,
                                   "max_len": g.max_len}, lambda kw: Grammar(**kw)),
              GrammarOracleForMaskedLM: (lambda m: {"grammar": m.grammar},
                                         lambda kw: GrammarOracleForMaskedLM(kw["grammar"]))}
@@ -74,6 +88,16 @@ def _reconstructors() -> dict:
         found[task] = ((lambda obj, arg=arg, attr=attr: {arg: getattr(obj, attr)}),
                        (lambda kw, task=task: task(**kw)))
     return found
+
+
+def _lexicon(g) -> dict:
+    """A grammar's ``{category: {word: weight}}`` back from its emission table (the weights
+    normalised, which the grammar does anyway; words in their id order)."""
+    lexicon: dict = {}
+    for i, word in enumerate(g.words[1:], start=1):
+        cat = g.category_of[word]
+        lexicon.setdefault(cat, {})[word] = float(g.emission[g.categories.index(cat), i])
+    return lexicon
 
 
 class Encoder:
@@ -127,10 +151,9 @@ class Encoder:
                 _qualname(type(v)) in DATACLASSES:
             return {"$": "dataclass", "type": _qualname(type(v)),
                     "fields": {f.name: self(getattr(v, f.name)) for f in dataclasses.fields(v)}}
-        if callable(v) and getattr(v, "__module__", "").startswith("diffusion_lab") and \
-                hasattr(v, "__qualname__") and "<" not in v.__qualname__:
+        if inspect.isfunction(v) and v.__module__ in FUNCTION_MODULES:
             try:
-                if _resolve(_qualname(v)) is v:  # the library's own function, unchanged
+                if _library_function(_qualname(v)) is v:  # the library's own, unchanged
                     return {"$": "libfunc", "name": _qualname(v)}
             except (CodecError, ImportError, AttributeError):
                 pass
@@ -212,7 +235,7 @@ class Decoder:
                 raise CodecError(f"{n['type']!r} is not an allowed record")
             return _resolve(n["type"])(**{k: self(v) for k, v in n["fields"].items()})
         if kind == "libfunc":
-            return _resolve(n["name"])
+            return _library_function(str(n["name"]))
         if kind == "remote" and self.remote is not None:
             return self.remote(n)
         if kind == "callback" and self.callback is not None:
