@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--threads", type=int, default=1, help="torch threads of one kernel")
     g.add_argument("--sandbox", choices=["auto", "bwrap", "rlimits"], default="auto",
                    help="bwrap (default when it works) or rlimits (limits, no isolation)")
-    g.add_argument("--memory", type=int, default=4096, help="MB of address space per process")
+    g.add_argument("--memory", type=int, default=4096, help="MB of memory a submission may use")
     g.add_argument("--wall", type=int, default=3600, help="seconds for a whole submission")
     g.add_argument("--output", type=int, default=64, help="MB a notebook may print in all")
     g.add_argument("--disk", type=int, default=512, help="MB a notebook may write")

@@ -13,7 +13,10 @@ machine forbids namespaces (`problem`).
 
 Limits (`Limits`), none of which bwrap sets itself:
 
-* **memory**: ``RLIMIT_AS`` per process, and the watchdog sums the sandbox's resident memory;
+* **memory**: the watchdog sums the memory the sandbox's processes really use (PSS, twice a
+  second) and stops it past the limit; ``RLIMIT_AS`` (4x the limit, per process) only stops a
+  single allocation far beyond it (address space is not memory: torch and glibc reserve far more
+  than they touch, so a tight ``RLIMIT_AS`` breaks honest notebooks with a ``MemoryError``);
 * **processes**: ``RLIMIT_NPROC``. It counts the processes and threads of a *real user*, and
   root is exempt, so a grader running as root starts each sandbox under a user id of its own
   (``setpriv``, one id per parallel slot); the watchdog also stops a sandbox that reaches it;
@@ -47,7 +50,7 @@ LIB = Path(__file__).resolve().parent.parent  # the diffusion_lab package
 class Limits:
     """What one submission may use (see the module docstring for how each is enforced)."""
 
-    memory_mb: int = 4096  # address space per process
+    memory_mb: int = 4096  # memory the sandbox's processes use (PSS), in all
     processes: int = 192  # processes + threads
     wall_s: int = 3600  # the whole notebook, the grader's checks included
     cell_s: int = 600  # one cell
@@ -96,7 +99,7 @@ def _drop_to(uid: int | None) -> list[str]:
 def _rlimits(limits: Limits, trusted: bool, nproc: int | None):
     def apply():
         mb = 1 << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
+        resource.setrlimit(resource.RLIMIT_AS, (4 * limits.memory_mb * mb,) * 2)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb,) * 2)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.wall_s + 60,) * 2)
@@ -262,7 +265,7 @@ class Sandbox:
         tasks, pss = self._usage()
         if tasks >= self.limits.processes - 2:
             return f"it started too many processes (limit {self.limits.processes})"
-        if pss > 1.5 * self.limits.memory_mb * (1 << 20):
+        if pss > self.limits.memory_mb * (1 << 20):
             return f"it used more memory than allowed ({self.limits.memory_mb} MB)"
         return ""
 
