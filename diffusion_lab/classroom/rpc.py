@@ -155,7 +155,7 @@ class Endpoint:
         op = req.get("op")
         if op == "call":
             target = req.get("target")
-            if not callable(target) or isinstance(target, _Remote):
+            if not callable(target) or (isinstance(target, _Remote) and target._endpoint is self):
                 raise TypeError("only a handed-out callable may be called")
             return target(*req.get("args", ()), **req.get("kwargs", {}))
         if op == "getattr" and self.getattr_allowed:
