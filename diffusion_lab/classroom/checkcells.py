@@ -77,6 +77,17 @@ def _check_span(source: str) -> tuple[int, int, str] | None:
     return span
 
 
+def calls_directly(source: str) -> bool:
+    """True when running the cell calls its check (a check call outside any ``def``): a cell
+    that only defines a helper calling it does not."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    return any(check_labels(stmt) for stmt in tree.body
+               if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+
+
 def mark(cell, label: str) -> None:
     """Make ``cell`` the locked, checksummed check cell of ``label``."""
     meta = cell.metadata.setdefault("diffusion_lab", {})

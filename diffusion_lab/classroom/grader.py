@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import codec, judge
+from .checkcells import calls_directly
 from .restore import restore
 from .results import written_answers
 from .rpc import Endpoint, RemoteError
@@ -165,9 +166,10 @@ def grade_submission(session: Session, reference: Reference, edition, path: Path
             out["reason"] = (f"the notebook stopped in cell {status.get('cell')} (its runner "
                              "was killed)" if status else "the sandbox left no status")
         out["status"] = status
-        out["check_cells"] = {c.metadata["diffusion_lab"]["check"]: i
+        out["check_cells"] = {c.metadata["diffusion_lab"]["check"]: i  # those that call it
                               for i, c in enumerate(notebook.cells)
-                              if c.get("metadata", {}).get("diffusion_lab", {}).get("check")}
+                              if c.get("metadata", {}).get("diffusion_lab", {}).get("check")
+                              and calls_directly(c.source)}
     finally:
         box.stop()
         session.free(slot)
