@@ -96,8 +96,8 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
         raise ValueError(f"submissions must be a folder of notebooks, got {str(submissions)!r}")
     if profile not in PROFILES:
         raise ValueError(f"profile must be 'cpu', 'gpu' or 'smoke', got {profile!r}")
-    for name, value in (("timeout", timeout), ("threads", threads), ("jobs", jobs or 1)):
-        if not isinstance(value, int) or value < 1:
+    for name, value in (("timeout", timeout), ("threads", threads), ("jobs", jobs)):
+        if (value is not None or name != "jobs") and (not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     source = find_chapter(chapter, root)
     nb = nbformat.read(source, as_version=4)

@@ -335,3 +335,14 @@ def test_chapter8_end_to_end(chapter8):
     assert [chapter8["blank", e]["passed"] for e in ("ch8-ex1", "ch8-ex2")] == [0, 0]
     assert [chapter8["rebinder", e]["passed"] for e in ("ch8-ex1", "ch8-ex2")] == [0, 0]
     assert chapter8["rebinder", "ch8-ex1"]["tampered"] == "check not called"
+
+
+def test_the_weaker_mode_grades_and_says_so(tmp_path):
+    """``--sandbox rlimits`` (where bubblewrap cannot run): limits, no isolation, every row says
+    so."""
+    source = nbformat.read(MINI, as_version=4)
+    nbformat.write(model_submission(source), tmp_path / "right.ipynb")
+    rows = grading.grade(tmp_path, MINI, tmp_path / "g.csv", profile="smoke", timeout=120,
+                         jobs=1, sandbox="rlimits", progress=False)
+    assert [r["passed"] for r in rows] == [1, 1, 1, ""]
+    assert {r["sandbox"] for r in rows} == {"rlimits only: NOT isolated"}
