@@ -71,6 +71,11 @@ def env_check() -> int:
     firefox = shutil.which("firefox-esr")
     _line(firefox is not None, "firefox-esr (live-panel tests)",
           firefox or "not installed (optional)")
+    from .classroom.sandbox import problem
+
+    why = problem()
+    _line(why is None, "bubblewrap (grade's sandbox)", "works" if why is None else
+          f"{why} (optional: only `grade` needs it)")
     print(f"{fails} required check(s) failed" if fails else "all required checks passed")
     return fails
 
