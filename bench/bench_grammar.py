@@ -17,8 +17,8 @@ import torch
 from common import best_of, parser, prepare
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics
-from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+from diffusion_lab.worlds import grammar_metrics
+from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 

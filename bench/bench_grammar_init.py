@@ -17,8 +17,8 @@ import time
 from common import parser, prepare
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics as gm
-from diffusion_lab import zoo
+from diffusion_lab.course import zoo
+from diffusion_lab.worlds import grammar_metrics as gm
 
 NUMBER_WORDS = ("N", "V", "TV", "SAY")  # parts of speech whose number a neighbour fixes
 

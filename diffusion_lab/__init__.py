@@ -25,23 +25,23 @@ import importlib
 
 from . import (
     categorical,
+    classroom,
+    course,
     denoiser,
-    exercises,
     export,
-    grammar,
     metrics,
     noise,
-    notebook,
     objectives,
-    qa,
     reference_samplers,
+    runtime,
     sampling,
     stats,
     strategies,
-    tasks,
-    zoo,
+    worlds,
 )
-from .config import PROFILES, Profile, cache_dir, get_device, profile, seed_everything
+from .classroom import exercises
+from .course import notebook, zoo
+from .course.profiles import PROFILES, Profile, profile
 from .data import (
     CORPORA,
     CharTokenizer,
@@ -52,22 +52,24 @@ from .data import (
 )
 from .models import load, load_pretrained, save, tiny_ar, tiny_mlm
 from .objectives import OBJECTIVES
+from .runtime import cache_dir, get_device, seed_everything
 from .sampling import generate
 from .settings import SampleSettings, TrainSettings
 from .strategies import STRATEGIES, register_strategy
 from .train import History, train
 from .trajectory import Frame, Trajectory
+from .worlds import grammar, qa, tasks
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
     "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
-    "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
-    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
-    "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
-    "split_corpus", "stats", "strategies", "tasks", "tiny_ar", "tiny_mlm", "train",
-    "train_tokenizer", "viz", "zoo",
+    "categorical", "classroom", "course", "denoiser", "exercises", "export", "generate",
+    "get_device", "grammar", "load", "load_corpus", "load_pretrained", "metrics", "noise",
+    "notebook", "objectives", "profile", "qa", "reference_samplers", "register_strategy",
+    "runtime", "sampling", "save", "seed_everything", "split_corpus", "stats", "strategies",
+    "tasks", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz", "worlds", "zoo",
 ]
 
 

@@ -47,7 +47,7 @@ def env_check() -> int:
     if _version("torch"):
         import torch
 
-        from .config import get_device
+        from .runtime import get_device
 
         device = get_device()
         detail = f"{device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda"
@@ -199,14 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "env":
             return 1 if env_check() else 0
         if args.command == "editions":
-            from .editions import build_editions
+            from .classroom.editions import build_editions
 
             written = build_editions(args.outdir)
             print(f"wrote {len(written)} student and {len(written)} teacher notebooks to "
                   f"{args.outdir}/student and {args.outdir}/teacher")
             return 0
         if args.command == "grade":
-            from .grading import grade
+            from .classroom.grading import grade
 
             grade(args.submissions, args.chapter, args.out, profile=args.profile,
                   timeout=args.timeout)

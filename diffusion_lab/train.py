@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import data, distributed, noise
-from .config import get_device
 from .denoiser import TokenInfo
 from .models import is_causal_lm
 from .objectives import canonical_objective, check_objective, compute_loss
+from .runtime import get_device
 from .settings import TrainSettings
 from .tokenization import anchor_id
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diffusion_lab import editions
+from diffusion_lab.classroom import editions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = editions.toc_notebooks(ROOT)

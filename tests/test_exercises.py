@@ -8,7 +8,17 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8
+from diffusion_lab.classroom.exercises import (
+    ExerciseFailed,
+    ch1,
+    ch3,
+    ch4,
+    ch5,
+    ch5b,
+    ch6,
+    ch7,
+    ch8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +210,8 @@ def test_own_rule_must_be_new():
 def test_an_effect_the_model_must_show_is_reported_where_claims_are(monkeypatch, capsys):
     """On smoke (claims reported), a seconds-trained model that solves nothing reports the
     failed effect instead of failing the notebook; enforced, the same check fails."""
-    from diffusion_lab import exercises, notebook
+    from diffusion_lab.classroom import exercises
+    from diffusion_lab.course import notebook
 
     nothing = torch.zeros(100, dtype=torch.bool)
 
@@ -326,8 +337,8 @@ def test_left_to_right_strategy(tok):
 
 
 def test_beats_low_confidence():
-    from diffusion_lab.grammar import book_language
-    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+    from diffusion_lab.worlds.grammar import book_language
+    from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
     lang = book_language()
     tok, oracle = lang.tokenizer(), GrammarOracleForMaskedLM(lang)

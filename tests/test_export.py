@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerFast
 
 import diffusion_lab as dl
 from diffusion_lab import export as dl_export
-from diffusion_lab import export_bpe
+from diffusion_lab.export import bpe as export_bpe
 
 TEXT = "O Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
 

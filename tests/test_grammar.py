@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics
-from diffusion_lab.grammar import Grammar, book_language, tiny_language
-from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+from diffusion_lab.worlds import grammar_metrics
+from diffusion_lab.worlds.grammar import Grammar, book_language, tiny_language
+from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,7 @@ def test_repository_url_is_set_once():
 def test_colab_install_cell(path, monkeypatch, tmp_path):
     """The first code cell installs the library inside Colab under constraints that keep every
     preinstalled package, and does nothing elsewhere (the Colab-like CI job runs it for real)."""
-    from diffusion_lab import colab
+    from diffusion_lab.course import colab
 
     first = next(c for c in _cells(path) if c["cell_type"] == "code")
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it on the site"

@@ -207,7 +207,7 @@ def test_random_remask_always_runs_all_its_steps(model, tok):
 
 
 def test_the_zoo_key_follows_code_not_prose():
-    from diffusion_lab import zoo
+    from diffusion_lab.course import zoo
 
     code = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
     prose = 'def f(x):\n    """Twice x, reworded."""\n    # a new comment\n    return 2 * x\n'

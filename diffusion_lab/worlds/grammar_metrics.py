@@ -24,10 +24,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..models import is_causal_lm
+from ..stats import bootstrap  # noqa: F401  (gm.bootstrap: the chapter's interval over sentences)
 from .grammar import EOS, Grammar, book_language
 from .grammar_oracle import N_SPECIAL, GrammarOracleForMaskedLM
-from .models import is_causal_lm
-from .stats import bootstrap  # noqa: F401  (gm.bootstrap: the chapter's interval over sentences)
 
 
 def _base(cat: str) -> tuple[str, str | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import metrics, noise
+from ... import metrics, noise
 from . import checker, number, numbers, require
 
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .tokenization import SPECIAL_TOKENS
+from ..tokenization import SPECIAL_TOKENS
 
 EOS = "[EOS]"
 
@@ -241,7 +241,7 @@ class Grammar:
         from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
         from transformers import PreTrainedTokenizerFast
 
-        from .tokenization import _SPECIAL_KWARGS, SPECIAL_TOKENS
+        from ..tokenization import _SPECIAL_KWARGS, SPECIAL_TOKENS
 
         vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS)}
         vocab.update({w: len(SPECIAL_TOKENS) + i for i, w in enumerate(self.words)})

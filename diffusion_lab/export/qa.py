@@ -13,8 +13,8 @@ diffusion model, ``zoo.pretrained_qa("diffusion")``) adds to its JSON
 
 from __future__ import annotations
 
-from . import qa
-from .models import max_positions
+from ..models import max_positions
+from ..worlds import qa
 
 
 def qa_settings(model, tok) -> dict:

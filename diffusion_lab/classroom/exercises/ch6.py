@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from .. import objectives
-from ..sampling import prepare
-from ..stats import sign_test
-from ..strategies import STRATEGIES
+from ... import objectives
+from ...sampling import prepare
+from ...stats import sign_test
+from ...strategies import STRATEGIES
 from . import answered, checker, number, require, require_effect
 
 BUILTIN = frozenset(STRATEGIES)  # the library's own rules (a student's rule must be new)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from ..sampling import generate
+from ...sampling import generate
 from . import answered, checker, require
 
 

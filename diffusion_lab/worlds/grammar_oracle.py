@@ -25,8 +25,8 @@ import torch
 from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import MaskedLMOutput
 
+from ..tokenization import SPECIAL_TOKENS
 from .grammar import Grammar
-from .tokenization import SPECIAL_TOKENS
 
 N_SPECIAL = len(SPECIAL_TOKENS)  # word id w is token id w + N_SPECIAL (see Grammar.tokenizer)
 

@@ -22,8 +22,8 @@ import os
 import re
 import warnings
 
-from .config import Profile, get_device, profile, seed_everything
-from .threads import apply_threads
+from ..runtime import apply_threads, get_device, seed_everything
+from .profiles import Profile, profile
 
 REPOSITORY = "https://github.com/diffusion-lab/diffusion-lab"  # tests check it equals _config.yml
 
@@ -78,7 +78,7 @@ class _ReportAsserts(ast.NodeTransformer):
     """``assert test, msg`` -> ``report_claim(test, msg, "<source of test>")``."""
 
     def visit_Assert(self, node: ast.Assert):
-        func = ast.parse("__import__('diffusion_lab.notebook').notebook.report_claim",
+        func = ast.parse("__import__('diffusion_lab.course.notebook').course.notebook.report_claim",
                          mode="eval").body
         call = ast.Call(func=func, args=[node.test, node.msg or ast.Constant(None),
                                          ast.Constant(ast.unparse(node.test))], keywords=[])

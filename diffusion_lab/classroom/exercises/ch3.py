@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import noise
+from ... import noise
 from . import answered, checker, number, numbers, require
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import noise
+from ... import noise
 from . import answered, checker, number, numbers, require
 
 

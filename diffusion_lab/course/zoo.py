@@ -35,16 +35,17 @@ import dataclasses
 import hashlib
 import inspect
 import json
-from contextlib import contextmanager
 
-from . import categorical, data, denoiser, models, noise, objectives, qa, settings, tokenization
-from . import train as train_module
-from .config import Profile, cache_dir, get_device, seed_everything
-from .config import profile as get_profile
-from .models import load, save, tiny_ar, tiny_mlm
-from .objectives import canonical_objective
-from .settings import TrainSettings
-from .train import train
+from .. import categorical, data, denoiser, models, noise, objectives, settings, tokenization
+from .. import train as train_module
+from ..models import load, save, tiny_ar, tiny_mlm
+from ..objectives import canonical_objective
+from ..runtime import cache_dir, file_lock, get_device, seed_everything
+from ..settings import TrainSettings
+from ..train import train
+from ..worlds import qa
+from .profiles import Profile
+from .profiles import profile as get_profile
 
 RECIPES = ("mlm", "variable_rate", "mdlm", "ar")  # "variable" (the old name) is accepted too
 GRAMMAR_RECIPES = ("grammar-mdlm", "grammar-ar")  # trained on dl.grammar.book_language()
@@ -56,7 +57,7 @@ def corpus(prof: Profile | None = None) -> tuple[str, str]:
     """(train, held-out) text of the profile's corpus; held-out is the last 5%."""
     prof = prof or get_profile()
     if prof.corpus == "grammar":
-        from . import grammar_metrics
+        from ..worlds import grammar_metrics
         return grammar_metrics.corpus(prof)
     return data.split_corpus(data.load_corpus(prof.corpus), 0.05)
 
@@ -65,7 +66,7 @@ def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
     """The character tokenizer of the profile's corpus (every character of the full text)."""
     prof = prof or get_profile()
     if prof.corpus == "grammar":
-        from .grammar import book_language
+        from ..worlds.grammar import book_language
         return book_language().tokenizer()
     return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
 
@@ -101,7 +102,7 @@ def code_hash(extra: tuple = ()) -> str:
 
 def _grammar_code() -> tuple:
     """The language and its training recipe (not the metrics: a new metric retrains nothing)."""
-    from . import grammar, grammar_metrics
+    from ..worlds import grammar, grammar_metrics
     return (grammar, grammar_metrics.training_setup, grammar_metrics.corpus,
             grammar_metrics.symmetry_breaking_init)
 
@@ -112,7 +113,7 @@ def _key(kind: str, prof: Profile) -> str:
     what = {"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
             "code": code_hash(_grammar_code() if kind in GRAMMAR_RECIPES else ())}
     if kind == "grammar-mdlm":
-        from .grammar_metrics import EMBEDDING_STD
+        from ..worlds.grammar_metrics import EMBEDDING_STD
         what["embedding_std"] = EMBEDDING_STD
     what = json.dumps(what, sort_keys=True)
     return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-S{prof.train_steps}-"
@@ -135,29 +136,14 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
         raise ValueError(f"kind must be one of {list(RECIPES + GRAMMAR_RECIPES)}, got {kind!r}")
     prof = prof or get_profile()
     if kind in GRAMMAR_RECIPES:
-        from .grammar_metrics import training_setup
+        from ..worlds.grammar_metrics import training_setup
         prof = training_setup(prof, kind)
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
     folder = cache_dir() / _key(kind, prof)
     folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder / ".lock"):  # two processes (e.g. nbval workers) never train the same model
+    with file_lock(folder / ".lock"):  # two processes (nbval workers) never train one model twice
         return _load_or_train(kind, prof, folder, retrain, progress, device)
-
-
-@contextmanager
-def _lock(path):
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        yield
-        return
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _load_or_train(kind, prof, folder, retrain, progress, device):
@@ -172,7 +158,7 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     factory = tiny_ar if objective == "ar" else tiny_mlm
     model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
     if kind == "grammar-mdlm":
-        from .grammar_metrics import EMBEDDING_STD, symmetry_breaking_init
+        from ..worlds.grammar_metrics import EMBEDDING_STD, symmetry_breaking_init
         symmetry_breaking_init(model, EMBEDDING_STD)
     hist = train(model, tok, train_text, recipe(kind, prof).with_(progress=progress),
                  eval_texts=valid_text, checkpoint_dir=folder / "checkpoints", resume=True,
@@ -234,7 +220,7 @@ def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = Fal
     prof = prof or get_profile()
     folder = cache_dir() / qa_key(kind, prof)
     folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder / ".lock"):
+    with file_lock(folder / ".lock"):
         if (folder / "train_info.json").is_file() and not retrain:
             model, tok = load(folder, device=device or get_device())
             info = json.loads((folder / "train_info.json").read_text())

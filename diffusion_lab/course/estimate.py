@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import Profile
+from .profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,11 @@ class Net:
 
     def build(self, prof: Profile):
         """A randomly initialised copy (the cost does not depend on the weights)."""
-        from . import grammar_metrics, models, zoo
-        from .grammar import book_language
-        from .grammar_oracle import GrammarOracleForMaskedLM
+        from .. import models
+        from ..worlds import grammar_metrics
+        from ..worlds.grammar import book_language
+        from ..worlds.grammar_oracle import GrammarOracleForMaskedLM
+        from . import zoo
 
         if self.kind == "oracle":
             return GrammarOracleForMaskedLM(book_language(self.seq_len - 1))
@@ -193,7 +195,7 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
 def _grammar_models(prof: Profile) -> tuple[Net, Net, tuple[Job, Job]]:
     """(the MDLM, the AR model, training both): the intro's and chapter 5b's grammar models,
     with ``grammar_metrics.training_setup``'s budget."""
-    from .grammar_metrics import training_setup
+    from ..worlds.grammar_metrics import training_setup
 
     setups = [training_setup(prof, kind) for kind in ("grammar-mdlm", "grammar-ar")]
     mdlm, ar = (Net(kind, g.model_size, g.seq_len, "grammar")
@@ -238,7 +240,8 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
 def _answering(prof: Profile) -> tuple[Job, ...]:
     """Chapter 8: both QA models trained (``zoo.qa_recipe``), then 150 questions, 120 claims
     and the timed subsets answered by each decoder; at most one pass per answer slot."""
-    from . import qa, zoo
+    from ..worlds import qa
+    from . import zoo
 
     recipe, tok = zoo.qa_recipe(prof), zoo.qa_tokenizer()
     diffusion, ar = (Net(kind, zoo.qa_size(prof), recipe.seq_len, "qa") for kind in ("mlm", "ar"))

@@ -86,7 +86,7 @@ def require_effect(condition, hint: str) -> None:
     """Like `require`, for what the *model* must show rather than the answer (a rule that beats
     another on the chapter's puzzles). Where claims are reported rather than enforced (the
     smoke profile's seconds-trained models: `notebook.claims_mode`), it is reported instead."""
-    from ..notebook import _mode, report_claim
+    from ...course.notebook import _mode, report_claim
 
     if not condition and _mode["claims"] == "report":
         report_claim(False, hint, "exercise check")

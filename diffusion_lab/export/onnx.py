@@ -37,13 +37,13 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, cache_dir
-from .config import profile as get_profile
-from .denoiser import banned_token_ids
-from .export_bpe import byte_level_spec
-from .models import is_causal_lm, max_positions
-from .tokenization import anchor_id, require_mask_token
-from .zoo import _lock
+from ..course.profiles import Profile
+from ..course.profiles import profile as get_profile
+from ..denoiser import banned_token_ids
+from ..models import is_causal_lm, max_positions
+from ..runtime import cache_dir, file_lock
+from ..tokenization import anchor_id, require_mask_token
+from .bpe import byte_level_spec
 
 EXPORT_VERSION = 2
 MAX_BYTES = 8 * 2**20  # the issue's budget: each exported model <= 8 MB
@@ -179,7 +179,7 @@ def export_onnx(model: torch.nn.Module, tok, path: str | Path, dtype: str = "flo
 
 def settings(model, tok, prof: Profile, name: str) -> dict:
     """The JSON the page loads next to ``<name>.onnx``."""
-    from .viz.slots import N_BINS, palette
+    from ..viz.slots import N_BINS, palette
 
     spec = tokenizer_spec(tok)
     return {
@@ -207,11 +207,11 @@ def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "flo
     The files live in ``cache_dir() / "export" / f"{kind}-{profile}-{key}"``: a second call with
     the same weights returns them at once; ``force=True`` re-exports.
     """
-    from . import zoo
+    from ..course import zoo
 
     prof = prof or get_profile()
     if kind == "qa":  # chapter 8's question-answering diffusion model (export_qa)
-        from .export_qa import qa_settings
+        from .qa import qa_settings
 
         model, tok, _ = zoo.pretrained_qa("diffusion", prof, progress=progress, **zoo_kwargs)
         return export_model(model, tok, kind, prof, dtype=dtype, force=force,
@@ -233,7 +233,7 @@ def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: s
     folder = cache_dir() / "export" / f"{name}-{prof.name}-{key}"
     onnx_path, json_path = folder / f"{name}.onnx", folder / f"{name}.json"
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(folder.parent / f".{folder.name}.lock"):  # two test workers export it once
+    with file_lock(folder.parent / f".{folder.name}.lock"):  # two test workers export it once
         if force or not (onnx_path.is_file() and json_path.is_file()):
             _write(model, tok, name, prof, dtype, key, folder, extra or {})
     return {"onnx": onnx_path, "json": json_path, "key": key,

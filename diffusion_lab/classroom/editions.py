@@ -47,7 +47,7 @@ import copy
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EDITIONS_BRANCH = "editions"
 SOLUTION_START = re.compile(r"^[`:]{3,}\s*\{solution-start\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)
 SOLUTION_END = re.compile(r"^[`:]{3,}\s*\{solution-end\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)

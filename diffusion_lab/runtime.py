@@ -1,4 +1,13 @@
-"""How many threads torch should use: the CPUs this process may actually run on.
+r"""What this process runs on: the device, the seeds, the cache folder, a file lock, the threads.
+
+* `get_device` — cuda > cpu; ``DIFFUSION_LAB_DEVICE`` overrides (MPS is used only when asked for:
+  it gives slightly different numbers than CUDA and CPU).
+* `seed_everything` seeds Python, NumPy and torch; `seed_or_random` is a sampler's seed: the given
+  one, else a fresh draw from torch's global generator.
+* `cache_dir` — where trained models shared between chapters live; `file_lock` makes two
+  processes (nbval workers, test workers) wait for each other instead of training or exporting the
+  same model twice.
+* `apply_threads` — how many threads torch should use: the CPUs this process may actually run on.
 
 torch starts one intra-op thread per core of the machine, but a classroom hub, a CI runner or a
 container may grant the process fewer: a CPU *affinity* mask (``taskset``, ``os.sched_getaffinity``)
@@ -19,9 +28,67 @@ from __future__ import annotations
 
 import math
 import os
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+import torch
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def get_device() -> torch.device:
+    """cuda > cpu; ``DIFFUSION_LAB_DEVICE`` (e.g. ``"cpu"``, ``"cuda:1"``, ``"mps"``) overrides."""
+    name = os.environ.get("DIFFUSION_LAB_DEVICE", "").strip()
+    if name:
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(
+                f"DIFFUSION_LAB_DEVICE={name!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or "
+                "'mps'"
+            ) from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"DIFFUSION_LAB_DEVICE={name!r} but CUDA is not available here")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded the same way."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """Where trained models shared between chapters live (``DIFFUSION_LAB_CACHE`` overrides)."""
+    root = os.environ.get("DIFFUSION_LAB_CACHE")
+    path = Path(root) if root else Path.home() / ".cache" / "diffusion_lab"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block: a second
+    process waits until the first is done (``fcntl.flock``; no lock where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _own_cgroup(proc_cgroup: Path) -> tuple[str | None, str | None]:
@@ -116,8 +183,6 @@ def choose_threads() -> int:
 
 def apply_threads() -> int:
     """Set torch's intra-op threads to `choose_threads` and return the number."""
-    import torch
-
     n = choose_threads()
     torch.set_num_threads(n)
     return n

@@ -1,50 +1,19 @@
-"""Device, seeding and the three run profiles (``cpu`` / ``gpu`` / ``smoke``).
+"""The three run profiles (``cpu`` / ``gpu`` / ``smoke``).
 
 One notebook, three sizes: every chapter asks ``dl.profile()`` for its model size, sequence length,
 batch size and training steps, so the same cells finish in minutes on a laptop's CPU and scale up
-on a Colab GPU.  ``DIFFUSION_LAB_PROFILE`` overrides the automatic choice and
-``DIFFUSION_LAB_DEVICE`` overrides the device (MPS is used only when asked for: it gives slightly
-different numbers than CUDA and CPU).
+on a Colab GPU.  ``DIFFUSION_LAB_PROFILE`` overrides the automatic choice (gpu on CUDA, else
+cpu: `runtime.get_device`).
 """
 
 from __future__ import annotations
 
 import os
-import random
 from dataclasses import dataclass, replace
-from pathlib import Path
 
-import numpy as np
-import torch
+from ..runtime import get_device
 
 PROFILE_NAMES = ("cpu", "gpu", "smoke")
-
-
-def get_device() -> torch.device:
-    """cuda > cpu; ``DIFFUSION_LAB_DEVICE`` (e.g. ``"cpu"``, ``"cuda:1"``, ``"mps"``) overrides."""
-    name = os.environ.get("DIFFUSION_LAB_DEVICE", "").strip()
-    if name:
-        try:
-            device = torch.device(name)
-        except RuntimeError as err:
-            raise ValueError(
-                f"DIFFUSION_LAB_DEVICE={name!r} is not a device; use 'cpu', 'cuda', 'cuda:N' or "
-                "'mps'"
-            ) from err
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"DIFFUSION_LAB_DEVICE={name!r} but CUDA is not available here")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch (all devices); return a CPU generator seeded the same way."""
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 @dataclass(frozen=True)
@@ -106,11 +75,3 @@ def profile(name: str | None = None) -> Profile:
     if chosen not in PROFILES:
         raise ValueError(f"profile must be one of {list(PROFILE_NAMES)}, got {chosen!r}")
     return PROFILES[chosen]
-
-
-def cache_dir() -> Path:
-    """Where trained models shared between chapters live (``DIFFUSION_LAB_CACHE`` overrides)."""
-    root = os.environ.get("DIFFUSION_LAB_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "diffusion_lab"
-    path.mkdir(parents=True, exist_ok=True)
-    return path

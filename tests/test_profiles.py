@@ -1,4 +1,5 @@
-"""Device, profile and seeding: the knobs every chapter turns first (`diffusion_lab.config`)."""
+"""Device, profile and seeding: the knobs every chapter turns first (`diffusion_lab.runtime`,
+`diffusion_lab.course.profiles`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.config import PROFILE_NAMES
+from diffusion_lab.course.profiles import PROFILE_NAMES
 
 
 def test_get_device_honours_env_cpu(monkeypatch):

@@ -159,7 +159,7 @@ def ask(model, tok, questions, *, length: int, forced: str = "", revise_forced: 
     ``forced``: text the answer must start with (e.g. "no"), appended to the prompt; with
     ``revise_forced=True`` its tokens are ``revisable`` (a revising strategy may change them).
     ``settings`` go to ``dl.generate`` (strategy, steps, threshold, seed, ...)."""
-    from .sampling import generate
+    from ..sampling import generate
 
     if isinstance(questions, str) or not isinstance(questions, (list, tuple)) or not questions:
         raise TypeError(f"questions must be a non-empty list of str, got {questions!r:.60}")

@@ -1,0 +1,14 @@
+"""What the book's chapters need around the library: profiles, the model zoo, notebook helpers.
+
+* `profiles` — the three run profiles (``cpu``, ``gpu``, ``smoke``): ``dl.profile()``;
+* `zoo` — the shared models, trained once per profile and cached (``dl.zoo.pretrained``);
+* `notebook` — a chapter's one-line set-up, ``glue`` and ``claim`` (``dl.notebook``);
+* `estimate` — each chapter's minutes on a Colab T4, from measured costs;
+* `colab` — the install cell every notebook starts with.
+
+A wing: it imports the core and the `worlds`; no core module imports it.
+"""
+
+from . import colab, estimate, notebook, profiles, zoo
+
+__all__ = ["colab", "estimate", "notebook", "profiles", "zoo"]
