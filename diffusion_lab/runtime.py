@@ -66,6 +66,12 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def seed_or_random(seed: int | None) -> int:
+    """``seed``, else a fresh seed drawn from torch's global generator (so `seed_everything`
+    still makes an unseeded sampler repeatable): the seed of a sampler's own generator."""
+    return seed if seed is not None else int(torch.randint(0, 2**31, (1,)))
+
+
 def cache_dir() -> Path:
     """Where trained models shared between chapters live (``DIFFUSION_LAB_CACHE`` overrides)."""
     root = os.environ.get("DIFFUSION_LAB_CACHE")
