@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--score", type=int, default=20000, help="sentences for the scorer")
     args = ap.parse_args()
     device = prepare(args)
-    lang = dl.grammar.book_language()
+    lang = dl.worlds.grammar.book_language()
     print(f"{torch.get_num_threads()} thread(s), device {device}, model {args.model}")
     scorer_throughput(lang, args.score, args.repeats)
     if args.model == "oracle":

@@ -114,7 +114,7 @@ def train_cmd(args) -> None:
                     batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
                     checkpoint_dir=Path(args.out) / "checkpoints", checkpoint_every=args.every,
                     resume=args.resume)
-    dl.save(model, tok, args.out)
+    dl.models.save(model, tok, args.out)
     print(f"{hist.steps} steps in {time.perf_counter() - t0:.1f} s, final loss "
           f"{hist.final_loss():.3f} nats/token; saved to {args.out}")
 
@@ -136,7 +136,7 @@ def terminal_animation(tok, out=sys.stdout, mask_char: str = "\u2592"):
 def sample_cmd(args) -> None:
     import diffusion_lab as dl
 
-    model, tok = dl.load(args.model, device=dl.get_device())
+    model, tok = dl.models.load(args.model, device=dl.get_device())
     traj = dl.generate(model, tok, prompts=[args.prompt], length=args.length, steps=args.steps,
                        strategy=args.strategy, temperature=args.temperature, seed=args.seed,
                        num_samples=args.num_samples,

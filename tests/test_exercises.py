@@ -302,7 +302,7 @@ def test_greedy_rejects_before_running(tok):
 
 
 def test_wrong_digit(tiny):
-    task = dl.tasks.MiniSudoku(holes=6)
+    task = dl.worlds.tasks.MiniSudoku(holes=6)
     task_tok = dl.CharTokenizer.from_texts([task.alphabet])
     dl.seed_everything(0)
     model = dl.tiny_mlm(task_tok, size="xs", max_length=task.length + 1).eval()

@@ -126,7 +126,7 @@ def test_export_of_the_qa_model(monkeypatch, tmp_path):
     """``export("qa")``: the chapter's model within budget, its JSON has the panel's settings
     (an untrained smoke-sized stand-in for the zoo model: the format, not the weights)."""
     monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
-    tok = dl.zoo.qa_tokenizer()
+    tok = dl.course.recipes.tokenizer(dl.course.recipes.plan("qa-diffusion", dl.profile("smoke")))
     torch.manual_seed(0)
     model = dl.tiny_mlm(tok, size="xs", max_length=20).eval()
     monkeypatch.setattr(dl.zoo, "pretrained_qa", lambda kind, prof, **kw: (model, tok, {}))

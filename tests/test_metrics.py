@@ -173,7 +173,7 @@ def test_calibration_bins_cover_every_masked_slot(mlm, tok):
 
 
 def test_task_accuracy_uses_the_tasks_checker():
-    task = dl.tasks.Addition(digits=1)
+    task = dl.worlds.tasks.Addition(digits=1)
     prompts = ["3+4=", "9+9="]
     assert metrics.task_accuracy(task, ["3+4=07", "9+9=18"], prompts) == 1.0
     assert metrics.task_accuracy(task, ["3+4=08", "9+9=18"], prompts) == 0.5

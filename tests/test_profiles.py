@@ -37,7 +37,7 @@ def test_get_device_cuda_without_cuda_is_a_clear_error(monkeypatch):
 def test_profile_honours_env(monkeypatch, name):
     monkeypatch.setenv("DIFFUSION_LAB_PROFILE", name)
     assert dl.profile().name == name
-    assert dl.profile() is dl.PROFILES[name]
+    assert dl.profile() is dl.course.profiles.PROFILES[name]
 
 
 def test_profile_argument_beats_env(monkeypatch):
@@ -64,7 +64,7 @@ def test_profile_rejects_unknown_name_listing_valid_ones(monkeypatch, via_env):
 
 
 def test_profile_sizes_grow_from_smoke_to_gpu():
-    smoke, cpu, gpu = (dl.PROFILES[n] for n in ("smoke", "cpu", "gpu"))
+    smoke, cpu, gpu = (dl.course.profiles.PROFILES[n] for n in ("smoke", "cpu", "gpu"))
     for field in ("seq_len", "train_steps", "batch_size", "gen_length"):
         assert getattr(smoke, field) <= getattr(cpu, field) <= getattr(gpu, field), field
     assert cpu.with_(train_steps=7).train_steps == 7

@@ -65,7 +65,7 @@ def first_decoded_values(traj) -> torch.Tensor:
 def test_low_confidence_beats_random_at_few_steps_on_sudoku():
     """Paired on the same 400 puzzles: confidence-ordered reveals vs the seed's random re-noising,
     both with 2 steps for 6 holes."""
-    task = dl.tasks.MiniSudoku(holes=6)
+    task = dl.worlds.tasks.MiniSudoku(holes=6)
     tok = dl.CharTokenizer.from_texts([task.alphabet])
     dl.seed_everything(0)
     model = dl.tiny_mlm(tok, size="s", max_length=task.length + 1)

@@ -94,7 +94,7 @@ class Net:
     """A network as far as its cost goes: ``kind`` "mlm" (`models.tiny_mlm`), "ar"
     (`models.tiny_ar`) or "oracle" (`GrammarOracleForMaskedLM` of the book language); ``size``;
     ``seq_len``, the positions it sees (the anchor included); ``vocab``, its tokenizer: "char"
-    (the profile's corpus), "grammar" (the book language's words) or "qa" (`zoo.qa_tokenizer`)."""
+    (the profile's corpus), "grammar" (the book language's words) or "qa" (the QA models' BPE)."""
 
     kind: str
     size: str
@@ -104,15 +104,14 @@ class Net:
     def build(self, prof: Profile):
         """A randomly initialised copy (the cost does not depend on the weights)."""
         from .. import models
-        from ..worlds import grammar_metrics
         from ..worlds.grammar import book_language
         from ..worlds.grammar_oracle import GrammarOracleForMaskedLM
-        from . import zoo
+        from . import recipes
 
         if self.kind == "oracle":
             return GrammarOracleForMaskedLM(book_language(self.seq_len - 1))
-        tok = {"char": lambda: zoo.tokenizer(prof), "qa": zoo.qa_tokenizer,
-               "grammar": lambda: zoo.tokenizer(grammar_metrics.training_setup(prof))}[self.vocab]()
+        kind = {"char": "mdlm", "qa": "qa-diffusion", "grammar": "grammar-mdlm"}[self.vocab]
+        tok = recipes.tokenizer(recipes.plan(kind, prof))
         factory = models.tiny_ar if self.kind == "ar" else models.tiny_mlm
         return factory(tok, size=self.size, max_length=self.seq_len)
 
@@ -194,14 +193,14 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
 
 def _grammar_models(prof: Profile) -> tuple[Net, Net, tuple[Job, Job]]:
     """(the MDLM, the AR model, training both): the intro's and chapter 5b's grammar models,
-    with ``grammar_metrics.training_setup``'s budget."""
-    from ..worlds.grammar_metrics import training_setup
+    with their recipes' budgets (`recipes.RECIPES`)."""
+    from . import recipes
 
-    setups = [training_setup(prof, kind) for kind in ("grammar-mdlm", "grammar-ar")]
-    mdlm, ar = (Net(kind, g.model_size, g.seq_len, "grammar")
-                for kind, g in zip(("mlm", "ar"), setups, strict=True))
-    return mdlm, ar, tuple(training(net, g.train_steps, g.batch_size)
-                           for net, g in zip((mdlm, ar), setups, strict=True))
+    plans = [recipes.plan(kind, prof) for kind in ("grammar-mdlm", "grammar-ar")]
+    mdlm, ar = (Net(kind, p.size, p.settings.seq_len, "grammar")
+                for kind, p in zip(("mlm", "ar"), plans, strict=True))
+    return mdlm, ar, tuple(training(net, p.settings.steps, p.settings.batch_size)
+                           for net, p in zip((mdlm, ar), plans, strict=True))
 
 
 def _intro(prof: Profile) -> tuple[Job, ...]:
@@ -238,13 +237,14 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
 
 
 def _answering(prof: Profile) -> tuple[Job, ...]:
-    """Chapter 8: both QA models trained (``zoo.qa_recipe``), then 150 questions, 120 claims
-    and the timed subsets answered by each decoder; at most one pass per answer slot."""
+    """Chapter 8: both QA models trained (recipe ``"qa-diffusion"``), then 150 questions, 120
+    claims and the timed subsets answered by each decoder; at most one pass per answer slot."""
     from ..worlds import qa
-    from . import zoo
+    from . import recipes
 
-    recipe, tok = zoo.qa_recipe(prof), zoo.qa_tokenizer()
-    diffusion, ar = (Net(kind, zoo.qa_size(prof), recipe.seq_len, "qa") for kind in ("mlm", "ar"))
+    plan = recipes.plan("qa-diffusion", prof)
+    recipe, tok = plan.settings, recipes.tokenizer(plan)
+    diffusion, ar = (Net(kind, plan.size, recipe.seq_len, "qa") for kind in ("mlm", "ar"))
     questions = [q for q, _ in qa.pairs(150, seed=1)]
     claims = list(dict.fromkeys(q for q, _ in qa.pairs(400, seed=2, families=("claims",))))[:120]
     length = recipe.seq_len - 1  # question + answer slots (the anchor excluded)

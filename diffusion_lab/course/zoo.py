@@ -3,238 +3,197 @@
 A chapter calls ``dl.zoo.pretrained("mdlm")``: the first call trains the model with the profile's
 budget and saves it (safetensors) under ``dl.cache_dir()``; later calls — in this chapter, the next
 chapter, or the next build — load it in a second.  So the book spends its minutes on a few good
-models instead of many poor ones.  Recipes:
+models instead of many poor ones.  What each model is — architecture, objective, data, budget per
+profile — is one record of the recipe book (`recipes`):
 
 * ``"mlm"``      — BERT's 15% / 80-10-10 objective (chapter 1; the "pretrained BERT" offline)
 * ``"variable_rate"`` — the seed article's ten masking rates (chapter 3; old name ``"variable"``)
 * ``"mdlm"``     — the masked-diffusion ELBO (chapters 4-6)
 * ``"ar"``       — a GPT-2 of the same size, data and steps: baseline and judge
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
-  (budget: ``grammar_metrics.TRAINING`` and ``STEPS``: the MDLM trains longer and starts from
-  wide token embeddings, ``grammar_metrics.symmetry_breaking_init``), for the chapter on
-  parallel decoding and the intro
+  (the MDLM trains longer and starts from wide token embeddings,
+  `recipes.symmetry_breaking_init`), for the chapter on parallel decoding and the intro
 
 and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
 (``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
 "yes" and "no" are single tokens (so a forced "no" can be revised into "yes" in place).
 
-The four character models share the corpus, tokenizer, size, sequence length, batch size and
-step count of the profile, so comparisons between them are at equal compute (equal tokens seen);
-the two grammar models share all but the step count.
-
-The cache folder's name ends in a hash of the training settings and of the code of every module
-that shapes the trained weights (`TRAINING_CODE`, docstrings and comments left out): change the
-loss, the noise, the model or the loop, and the next call trains afresh — no version number to
-remember to bump.
+The cache folder's name ends in a hash of the plan (`recipes.Plan.identity`: the recipe, its
+data, size and `TrainSettings`) and of the code that trains it (`TRAINING_CODE`, `train_model`,
+the data's builders and world): change the loss, the noise, the model or the loop, and the next
+call trains afresh — no version number to remember to bump.  The code is hashed as a multiset of
+top-level statements without docstrings, comments or import statements (`code_fingerprint`), so
+editing prose or moving a function unchanged from one hashed module to another retrains nothing.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import hashlib
 import inspect
 import json
+import textwrap
+from pathlib import Path
 
-from .. import categorical, data, denoiser, models, noise, objectives, settings, tokenization
+from .. import (
+    categorical,
+    data,
+    denoiser,
+    models,
+    noise,
+    objectives,
+    runtime,
+    settings,
+    tokenization,
+)
 from .. import train as train_module
 from ..models import load, save, tiny_ar, tiny_mlm
-from ..objectives import canonical_objective
 from ..runtime import cache_dir, file_lock, get_device, seed_everything
-from ..settings import TrainSettings
 from ..train import train
-from ..worlds import qa
+from ..worlds import grammar, qa
+from . import recipes
 from .profiles import Profile
 from .profiles import profile as get_profile
 
-RECIPES = ("mlm", "variable_rate", "mdlm", "ar")  # "variable" (the old name) is accepted too
-GRAMMAR_RECIPES = ("grammar-mdlm", "grammar-ar")  # trained on dl.grammar.book_language()
 TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
-                 train_module)
+                 train_module, runtime.seed_everything)
+FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar}
+WORLDS = {"corpus": (), "grammar": (grammar,), "qa": (qa,)}  # what a recipe's data is made of
+QA_KINDS = ("diffusion", "ar")
 
 
 def corpus(prof: Profile | None = None) -> tuple[str, str]:
-    """(train, held-out) text of the profile's corpus; held-out is the last 5%."""
-    prof = prof or get_profile()
-    if prof.corpus == "grammar":
-        from ..worlds import grammar_metrics
-        return grammar_metrics.corpus(prof)
-    return data.split_corpus(data.load_corpus(prof.corpus), 0.05)
+    """(train, held-out) text of the profile's corpus, as the character models see it; held-out
+    is the last 5%."""
+    return recipes.texts(recipes.plan("mdlm", prof or get_profile()))
 
 
 def tokenizer(prof: Profile | None = None) -> data.CharTokenizer:
     """The character tokenizer of the profile's corpus (every character of the full text)."""
-    prof = prof or get_profile()
-    if prof.corpus == "grammar":
-        from ..worlds.grammar import book_language
-        return book_language().tokenizer()
-    return data.CharTokenizer.from_texts([data.load_corpus(prof.corpus)])
+    return recipes.tokenizer(recipes.plan("mdlm", prof or get_profile()))
 
 
-def recipe(kind: str, prof: Profile) -> TrainSettings:
-    """The `TrainSettings` the zoo trains ``kind`` with under profile ``prof``."""
-    return TrainSettings(objective=kind.removeprefix("grammar-"), steps=prof.train_steps,
-                         batch_size=prof.batch_size, seq_len=prof.seq_len, lr=prof.lr, seed=0,
-                         warmup=prof.warmup, eval_every=prof.train_steps,
-                         checkpoint_every=max(1, prof.train_steps // 4))
+def _statements(source: str) -> tuple[set[str], list[str]]:
+    """(``as`` aliases of its imports, ``ast.dump`` of each top-level statement) of ``source``,
+    docstrings and import statements taken out of every body."""
+    tree = ast.parse(textwrap.dedent(source))
+    aliases = set()
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            body = getattr(node, name, None)
+            if not isinstance(body, list):
+                continue
+            first = body[0] if body and name == "body" else None
+            if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+                body = body[1:]
+            imports = [s for s in body if isinstance(s, (ast.Import, ast.ImportFrom))]
+            aliases |= {f"{a.name} as {a.asname}" for s in imports for a in s.names if a.asname}
+            kept = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+            setattr(node, name, kept or ([ast.Pass()] if name == "body" else []))
+    return aliases, [ast.dump(stmt) for stmt in tree.body]
 
 
 def code_fingerprint(source: str) -> str:
-    """The code of ``source`` without comments, docstrings and layout (``ast.dump``): editing
-    prose does not retrain the zoo, editing code does."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        first = body[0] if isinstance(body, list) and body else None
-        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
+    """The code of ``source`` as its sorted top-level statements (``ast.dump``), without
+    comments, docstrings, layout or import statements (an ``as`` alias is kept: it renames):
+    editing prose does not retrain the zoo, editing code does, and moving a function between
+    hashed modules — or a module from ``a.py`` to ``pkg/a.py``, where its relative imports
+    change — does not."""
+    aliases, statements = _statements(source)
+    return "\n".join(sorted(aliases) + sorted(statements))
 
 
-def code_hash(extra: tuple = ()) -> str:
-    """SHA-256 of the code of `TRAINING_CODE` and ``extra`` (modules or functions: what the
-    trained weights depend on)."""
-    digest = hashlib.sha256()
-    for code in TRAINING_CODE + tuple(extra):
-        digest.update(code_fingerprint(inspect.getsource(code)).encode())
-    return digest.hexdigest()
+def code_hash(code: tuple) -> str:
+    """SHA-256 of the code of ``code`` (modules and functions): `sources_hash` of their source."""
+    return sources_hash(inspect.getsource(unit) for unit in code)
 
 
-def _grammar_code() -> tuple:
-    """The language and its training recipe (not the metrics: a new metric retrains nothing)."""
-    from ..worlds import grammar, grammar_metrics
-    return (grammar, grammar_metrics.training_setup, grammar_metrics.corpus,
-            grammar_metrics.symmetry_breaking_init)
+def sources_hash(sources) -> str:
+    """SHA-256 of source texts as one set of ``as`` aliases and one multiset of top-level
+    statements (`code_fingerprint`'s parts): the same code hashes the same wherever it lives."""
+    aliases, statements = set(), []
+    for source in sources:
+        more, found = _statements(source)
+        aliases |= more
+        statements += found
+    return hashlib.sha256("\n".join(sorted(aliases) + sorted(statements)).encode()).hexdigest()
 
 
-def _key(kind: str, prof: Profile) -> str:
-    cfg = dataclasses.asdict(recipe(kind, prof))
-    cfg.pop("progress")  # a progress bar does not change the weights
-    what = {"settings": cfg, "corpus": prof.corpus, "size": prof.model_size,
-            "code": code_hash(_grammar_code() if kind in GRAMMAR_RECIPES else ())}
-    if kind == "grammar-mdlm":
-        from ..worlds.grammar_metrics import EMBEDDING_STD
-        what["embedding_std"] = EMBEDDING_STD
-    what = json.dumps(what, sort_keys=True)
-    return (f"{kind}-{prof.corpus}-{prof.model_size}-L{prof.seq_len}-S{prof.train_steps}-"
+def training_code(plan: recipes.Plan) -> tuple:
+    """What the weights of ``plan`` depend on: `TRAINING_CODE`, `train_model`, the data's
+    builders and world, and the initialisation."""
+    init = (recipes.symmetry_breaking_init,) if plan.recipe.init_std is not None else ()
+    return (*TRAINING_CODE, train_model, recipes.texts, recipes.tokenizer,
+            *WORLDS[plan.recipe.data], *init)
+
+
+def key(plan: recipes.Plan) -> str:
+    """The cache folder's name of ``plan``: readable fields, then a hash of the plan's identity
+    and of its `training_code`."""
+    what = json.dumps({**plan.identity(), "code": code_hash(training_code(plan))},
+                      sort_keys=True)
+    cfg = plan.settings
+    return (f"{plan.recipe.name}-{plan.corpus}-{plan.size}-L{cfg.seq_len}-S{cfg.steps}-"
             f"{hashlib.sha256(what.encode()).hexdigest()[:12]}")
 
 
 def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
                steps: int | None = None, retrain: bool = False, progress: bool = True,
                device=None):
-    """``(model, tok, info)`` for a shared recipe, training and caching it if missing.
+    """``(model, tok, info)`` for recipe ``kind`` (`recipes.RECIPES`), trained and cached if
+    missing.
 
     ``corpus_name`` and ``steps`` override the profile's corpus and training budget (e.g. a
     small model of Python code for the infilling section).  ``info`` holds what the training
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
     and whether this call trained or loaded the model.
     """
-    if kind not in GRAMMAR_RECIPES:
-        kind = canonical_objective(kind)
-    if kind not in RECIPES + GRAMMAR_RECIPES:
-        raise ValueError(f"kind must be one of {list(RECIPES + GRAMMAR_RECIPES)}, got {kind!r}")
-    prof = prof or get_profile()
-    if kind in GRAMMAR_RECIPES:
-        from ..worlds.grammar_metrics import training_setup
-        prof = training_setup(prof, kind)
-    if corpus_name is not None or steps is not None:
-        prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
-    folder = cache_dir() / _key(kind, prof)
-    folder.mkdir(parents=True, exist_ok=True)
-    with file_lock(folder / ".lock"):  # two processes (nbval workers) never train one model twice
-        return _load_or_train(kind, prof, folder, retrain, progress, device)
-
-
-def _load_or_train(kind, prof, folder, retrain, progress, device):
-    if (folder / "train_info.json").is_file() and not retrain:
-        model, tok = load(folder, device=device or get_device())
-        info = json.loads((folder / "train_info.json").read_text())
-        return model.eval(), tok, {**info, "trained_now": False}
-    seed_everything(0)
-    train_text, valid_text = corpus(prof)
-    tok = tokenizer(prof)
-    objective = kind.removeprefix("grammar-")
-    factory = tiny_ar if objective == "ar" else tiny_mlm
-    model = factory(tok, size=prof.model_size, max_length=prof.seq_len)
-    if kind == "grammar-mdlm":
-        from ..worlds.grammar_metrics import EMBEDDING_STD, symmetry_breaking_init
-        symmetry_breaking_init(model, EMBEDDING_STD)
-    hist = train(model, tok, train_text, recipe(kind, prof).with_(progress=progress),
-                 eval_texts=valid_text, checkpoint_dir=folder / "checkpoints", resume=True,
-                 device=device)
-    info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
-            "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
-            "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),
-            "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss}
-    save(model, tok, folder)
-    (folder / "train_info.json").write_text(json.dumps(info))
-    return model.eval(), tok, {**info, "trained_now": True}
-
-
-# (model size, seq_len, batch size, steps, lr) of the QA models per profile; cpu: ~70 s each.
-# cpu, measured on 150 held-out questions (greedy): at 600 steps, lr 2e-3 the diffusion model
-# answered 0.69 (sums 0.80) against AR's 0.89; at 1000 steps, lr 3e-3 both answer every sum and
-# count (1.00), so the two can race at equal accuracy there; claims: 0.44 vs 0.74.
-QA_BUDGET = {"cpu": ("s", 20, 64, 1000, 3e-3), "gpu": ("s", 20, 128, 3000, 1e-3),
-             "smoke": ("xs", 20, 16, 20, 2e-3)}
-QA_KINDS = ("diffusion", "ar")
-QA_TRAIN_PAIRS = 4000  # seeded pairs of all three families (qa.pairs(4000, seed=0))
-
-
-def qa_size(prof: Profile) -> str:
-    """The model size of both QA models under ``prof``."""
-    return QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])[0]
-
-
-def qa_tokenizer():
-    """The QA models' tokenizer: byte-level BPE, 320 ids, trained on the seeded training pairs."""
-    train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
-    return data.train_tokenizer([f"{q} {a}" for q, a in train_pairs], vocab_size=320)
-
-
-def qa_recipe(prof: Profile) -> TrainSettings:
-    """The `TrainSettings` of both QA models under ``prof``."""
-    size, seq_len, batch, steps, lr = QA_BUDGET.get(prof.name, QA_BUDGET["cpu"])
-    return TrainSettings(objective="sft", steps=steps, batch_size=batch, seq_len=seq_len, lr=lr,
-                         seed=0, warmup=min(100, steps // 5 + 1))
-
-
-def qa_key(kind: str, prof: Profile) -> str:
-    """The cache folder name of QA model ``kind``: settings, code and ``qa`` source hashed."""
-    cfg = dataclasses.asdict(qa_recipe(prof))
-    cfg.pop("progress")
-    what = json.dumps({"settings": cfg, "kind": kind, "n": QA_TRAIN_PAIRS, "code": code_hash(),
-                       "qa": hashlib.sha256(inspect.getsource(qa).encode()).hexdigest()},
-                      sort_keys=True)
-    return f"qa-{kind}-{prof.name}-{hashlib.sha256(what.encode()).hexdigest()[:12]}"
+    plan = recipes.plan(kind, prof or get_profile(), corpus_name=corpus_name, steps=steps)
+    return load_or_train(plan, retrain=retrain, progress=progress, device=device)
 
 
 def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = False,
                   progress: bool = True, device=None):
-    """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"), trained once and cached.
+    """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"; recipes ``"qa-diffusion"``
+    and ``"qa-ar"``), trained once and cached.
 
     Both share the tokenizer (BPE, 320 ids, trained on the pairs), the pairs, size and steps."""
     if kind not in QA_KINDS:
         raise ValueError(f"kind must be one of {list(QA_KINDS)}, got {kind!r}")
-    prof = prof or get_profile()
-    folder = cache_dir() / qa_key(kind, prof)
+    return pretrained(f"qa-{kind}", prof, retrain=retrain, progress=progress, device=device)
+
+
+def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool = True,
+                  device=None):
+    """``(model, tok, info)`` of ``plan``: loaded from ``cache_dir() / key(plan)``, else trained
+    (`train_model`) and saved there.  Two processes (nbval workers) never train it twice: the
+    second waits on the folder's lock, then loads."""
+    folder = cache_dir() / key(plan)
     folder.mkdir(parents=True, exist_ok=True)
     with file_lock(folder / ".lock"):
         if (folder / "train_info.json").is_file() and not retrain:
             model, tok = load(folder, device=device or get_device())
             info = json.loads((folder / "train_info.json").read_text())
             return model.eval(), tok, {**info, "trained_now": False}
-        seed_everything(0)
-        train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
-        tok = qa_tokenizer()
-        recipe_ = qa_recipe(prof)
-        model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=qa_size(prof),
-                                                         max_length=recipe_.seq_len)
-        hist = train(model, tok, train_pairs, recipe_.with_(progress=progress), device=device)
-        info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
-                "seconds": round(hist.seconds, 1), "final_loss": hist.final_loss(),
-                "loss": hist.loss}
+        model, tok, hist = train_model(plan, folder / "checkpoints", progress, device)
+        info = {"kind": plan.recipe.name, "profile": plan.profile, "steps": hist.steps,
+                "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
+                "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),
+                "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss}
         save(model, tok, folder)
         (folder / "train_info.json").write_text(json.dumps(info))
         return model.eval(), tok, {**info, "trained_now": True}
+
+
+def train_model(plan: recipes.Plan, checkpoints: Path, progress: bool = True, device=None):
+    """``(model, tok, History)``: ``plan``'s model trained from seed 0, resuming from the last
+    checkpoint in ``checkpoints`` if one is there."""
+    seed_everything(0)
+    texts, held_out = recipes.texts(plan)
+    tok = recipes.tokenizer(plan)
+    model = FACTORIES[plan.recipe.factory](tok, size=plan.size, max_length=plan.settings.seq_len)
+    if plan.recipe.init_std is not None:
+        recipes.symmetry_breaking_init(model, plan.recipe.init_std)
+    hist = train(model, tok, texts, plan.settings.with_(progress=progress), eval_texts=held_out,
+                 checkpoint_dir=checkpoints, resume=True, device=device)
+    return model, tok, hist

@@ -15,8 +15,6 @@ r"""Measuring samples and models against a grammar's exact probabilities.
   the exact conditional's, per part of speech.
 * `bootstrap` — `stats.bootstrap`, re-exported: a confidence interval over sentences (the
   independent unit), paired when two samplers are scored on the same sentences.
-* `training_setup`, `symmetry_breaking_init` — the zoo's recipe for the grammar models
-  (``"grammar-mdlm"``, ``"grammar-ar"``).
 """
 
 from __future__ import annotations
@@ -26,8 +24,11 @@ import torch.nn.functional as F
 
 from ..models import is_causal_lm
 from ..stats import bootstrap  # noqa: F401  (gm.bootstrap: the chapter's interval over sentences)
-from .grammar import EOS, Grammar, book_language
+from ..tokenization import SPECIAL_TOKENS
+from .grammar import EOS, Grammar
 from .grammar_oracle import N_SPECIAL, GrammarOracleForMaskedLM
+
+CLS_ID, MASK_ID = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[MASK]")
 
 
 def _base(cat: str) -> tuple[str, str | None]:
@@ -136,7 +137,7 @@ def sentence_nll(model, g: Grammar, sentences, orders: int = 1, seed: int = 0,
     order gives $-\\log p(x)$ itself.  The [EOS] padding is scored too."""
     device = next(model.parameters()).device
     body = g.encode(sentences) + N_SPECIAL  # (B, L) token ids
-    cls = torch.full((len(body), 1), 2, dtype=torch.long)  # [CLS], SPECIAL_TOKENS[2]
+    cls = torch.full((len(body), 1), CLS_ID, dtype=torch.long)
     ids = torch.cat([cls, body], 1)
     L = g.max_len
     out = []
@@ -155,7 +156,7 @@ def sentence_nll(model, g: Grammar, sentences, orders: int = 1, seed: int = 0,
             rank = perm.argsort(1)  # (B, L): when each position is decoded
             masked = rank[:, None, :] >= steps[None, :, None]  # (B, t, L): hidden at step t
             noisy = rows[:, None, :].repeat(1, L, 1)  # (B, L steps, 1 + L)
-            noisy[:, :, 1:][masked] = 4  # [MASK]
+            noisy[:, :, 1:][masked] = MASK_ID
             logits = model(input_ids=noisy.reshape(b * L, -1).to(device)).logits.double().cpu()
             logits = logits.reshape(b, L, L + 1, -1)[:, :, 1:]  # (B, t, L, V)
             logits[..., :N_SPECIAL] = float("-inf")
@@ -176,11 +177,12 @@ def hidden_word_rows(model, g: Grammar, sentences, batch_size: int = 256
     (row-major ``kinds[k * L + i]``).  Rows are sentences: bootstrap over them."""
     body = g.encode(sentences) + N_SPECIAL  # (B, L) token ids
     b, L = body.shape
-    rows = torch.cat([torch.full((b, 1), 2, dtype=torch.long), body], 1).repeat_interleave(L, 0)
+    rows = torch.cat([torch.full((b, 1), CLS_ID, dtype=torch.long), body], 1)
+    rows = rows.repeat_interleave(L, 0)
     slot = torch.arange(L).repeat(b) + 1  # row k*L + i hides text slot i of sentence k
     every = torch.arange(b * L)
     target = rows[every, slot].clone()
-    rows[every, slot] = 4  # [MASK]
+    rows[every, slot] = MASK_ID
     nll = []
     for scorer in (model, GrammarOracleForMaskedLM(g)):
         device = next(scorer.parameters()).device
@@ -212,56 +214,3 @@ def by_kind(excess: torch.Tensor, kinds: list[str]) -> dict[str, tuple[float, in
         pick = torch.tensor([k == kind for k in kinds])
         table[kind] = (excess[pick].mean().item(), int(pick.sum()))
     return dict(sorted(table.items(), key=lambda item: -item[1][0]))
-
-
-TRAINING = {  # batch size, learning rate, warmup for the grammar models, per profile
-    "cpu": dict(batch_size=64, lr=3e-3, warmup=60),
-    "gpu": dict(batch_size=256, lr=1e-3, warmup=200),
-    "smoke": dict(batch_size=16, lr=3e-3, warmup=5),
-}
-# Training steps per profile and model.  The MDLM gets 3x the AR model's steps on the cpu
-# profile and is still further from the limit (measured 2026-12-02, 300 held-out sentences:
-# the MDLM bound +0.86 nats/sentence above the truth after 1500 steps, 93-103 s, and +0.83
-# after 2000; the AR model +0.14 after 500 steps, 31-36 s, and +0.08 after 1000): a masked LM
-# must carry a noun's number to its verb through attention, which the AR model's next-word
-# loss gets almost for free.
-STEPS = {
-    "cpu": {"grammar-mdlm": 1500, "grammar-ar": 500},
-    "gpu": {"grammar-mdlm": 8000, "grammar-ar": 4000},
-    "smoke": {"grammar-mdlm": 20, "grammar-ar": 20},
-}
-# Token embeddings re-drawn from N(0, EMBEDDING_STD^2) before the MDLM trains (see
-# `symmetry_breaking_init`).
-EMBEDDING_STD = 1.0
-
-
-def symmetry_breaking_init(model, std: float = EMBEDDING_STD):
-    r"""Re-draw the token embeddings from $\mathcal N(0, \mathrm{std}^2)$ (BERT's default is
-    std 0.02).  Measured on the book language (cpu profile, 2026-12-02,
-    `bench/bench_grammar_init.py`): with std 0.02 the masked LM sits on a saddle — singular and
-    plural words keep near-identical embeddings, no "number" direction forms, and every
-    agreement costs about $\ln 2$ nats (nouns and verbs +0.67 nats above the exact conditional
-    after 1000 steps, +0.64 after 2000); with std 1.0, +0.17 after 1000 steps and +0.08 after
-    2000.  An AR model escapes the saddle without it: its next-word loss reaches the number
-    through the same position's own token.  Returns ``model``."""
-    weight = model.get_input_embeddings().weight
-    with torch.no_grad():
-        weight.normal_(0.0, std, generator=torch.Generator().manual_seed(0))
-    return model
-
-
-def training_setup(prof, kind: str = "grammar-mdlm"):
-    """The profile the zoo trains grammar model ``kind`` with (corpus "grammar", seq_len 1 + L,
-    ``TRAINING``'s batch and learning rate, ``STEPS``' steps)."""
-    if kind not in ("grammar-mdlm", "grammar-ar"):
-        raise ValueError(f"kind must be 'grammar-mdlm' or 'grammar-ar', got {kind!r}")
-    name = prof.name if prof.name in TRAINING else "cpu"
-    return prof.with_(corpus="grammar", seq_len=book_language().max_len + 1,
-                      train_steps=STEPS[name][kind], **TRAINING[name])
-
-
-def corpus(prof) -> tuple[list[str], list[str]]:
-    """(train, held-out) [EOS]-padded sentences of the book language, seeded and offline."""
-    g = book_language()
-    n = prof.train_steps * prof.batch_size
-    return g.texts(n, seed=0), g.texts(512, seed=1)

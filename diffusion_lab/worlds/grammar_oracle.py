@@ -47,7 +47,8 @@ class GrammarOracleForMaskedLM(PreTrainedModel):
 
     def __init__(self, grammar: Grammar):
         if not isinstance(grammar, Grammar):
-            raise TypeError(f"grammar must be a dl.grammar.Grammar, got {type(grammar).__name__}")
+            raise TypeError(f"grammar must be a dl.worlds.grammar.Grammar, got "
+                            f"{type(grammar).__name__}")
         super().__init__(GrammarOracleConfig(N_SPECIAL + len(grammar.words), grammar.max_len + 1))
         self.grammar = grammar
         n_cats = len(grammar.categories)
