@@ -6,8 +6,10 @@
 * ``train``   — train a tiny model with any objective and save it (safetensors).
 * ``sample``  — generate from a saved model with any strategy.
 * ``animate`` — write the unmasking GIF of one sample.
-* ``editions`` — write the student and teacher editions of every notebook (``editions.py``).
-* ``grade``   — execute a folder of submitted student notebooks and write a CSV (``grading.py``).
+* ``editions`` — write the student and teacher editions of every notebook
+  (``classroom/editions.py``).
+* ``grade``   — execute a folder of submitted student notebooks and write a CSV
+  (``classroom/grading.py``).
 """
 
 from __future__ import annotations

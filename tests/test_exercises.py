@@ -1,5 +1,5 @@
 """Every exercise check: a right answer passes; a wrong and an empty one fail with a hint that
-does not contain the answer (diffusion_lab/exercises)."""
+does not contain the answer (diffusion_lab/classroom/exercises)."""
 
 import math
 
@@ -197,7 +197,7 @@ def test_own_rule_must_be_new():
     assert "library's rules" in fails(ch6.check_own_rule, "low_confidence", solve, (0, 1))
     assert "not registered" in fails(ch6.check_own_rule, "no_such_rule", solve, (0, 1))
 
-    @dl.strategies.register("_test_copycat", revises=True)
+    @dl.register_strategy("_test_copycat", revises=True)
     def copycat(ctx):
         return dl.strategies.low_confidence(ctx)
 
@@ -215,7 +215,7 @@ def test_an_effect_the_model_must_show_is_reported_where_claims_are(monkeypatch,
 
     nothing = torch.zeros(100, dtype=torch.bool)
 
-    @dl.strategies.register("_test_smoke_rule", revises=True)
+    @dl.register_strategy("_test_smoke_rule", revises=True)
     def rule(ctx):
         return dl.strategies.low_confidence(ctx)
 

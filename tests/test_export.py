@@ -186,3 +186,12 @@ def test_bad_arguments(tiny, tmp_path):
     ar = dl.tiny_ar(tok, size="xs", max_length=32)
     with pytest.raises(ValueError, match="masked LM"):
         dl_export.export_onnx(ar, tok, tmp_path / "ar.onnx")
+
+
+def test_the_live_options_are_the_registry_defaults():
+    """The page's strategy options come from ``dl.STRATEGIES[name].options``, not a copy."""
+    options = dl_export.onnx.live_options()
+    assert set(options) == set(dl_export.onnx.LIVE_OPTIONS)
+    for name in dl_export.onnx.LIVE_STRATEGIES:
+        for key, value in dl.STRATEGIES[name].options.items():
+            assert options.get(key, value) == value, (name, key)

@@ -16,22 +16,11 @@ from diffusion_lab import data, metrics, noise
 TEXT = "the cat sat on the mat; a bat ate the hat.\n" * 20
 
 
-
 @pytest.fixture(scope="module")
 def tok():
+    """This file's alphabet: conftest's ``mlm`` and ``ar`` (untrained, xs, 64 positions) are
+    built on it."""
     return dl.CharTokenizer.from_texts([TEXT])
-
-
-@pytest.fixture(scope="module")
-def mlm(tok):
-    torch.manual_seed(0)
-    return dl.tiny_mlm(tok, size="xs", max_length=64).eval()
-
-
-@pytest.fixture(scope="module")
-def ar(tok):
-    torch.manual_seed(0)
-    return dl.tiny_ar(tok, size="xs", max_length=64).eval()
 
 
 def test_bits_per_token_is_deterministic_given_a_seed(mlm, tok):

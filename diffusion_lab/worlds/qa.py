@@ -17,6 +17,8 @@ from __future__ import annotations
 import random
 import re
 
+from ..settings import check_int
+
 _CLAIM = re.compile(r"is (\d+)\+(\d+)=(\d+)\?")
 _SUM = re.compile(r"what is (\d+)\+(\d+)\?")
 _COUNT = re.compile(r"count (\d+) to (\d+)\?")
@@ -140,8 +142,7 @@ def check(question: str, answer: str) -> bool:
 
 def pairs(n: int, seed: int = 0, families=tuple(FAMILIES)) -> list[tuple[str, str]]:
     """``n`` seeded ``(question, answer)`` pairs, families drawn in turn."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    check_int(n, "n")
     unknown = [f for f in families if f not in FAMILIES]
     if not families or unknown:
         raise ValueError(f"families must be names from {list(FAMILIES)}, got {families!r}")
@@ -165,13 +166,14 @@ def ask(model, tok, questions, *, length: int, forced: str = "", revise_forced: 
         raise TypeError(f"questions must be a non-empty list of str, got {questions!r:.60}")
     if not isinstance(forced, str):
         raise TypeError(f"forced must be a str, got {type(forced).__name__}")
+    check_int(length, "length")
     groups: dict[int, list[int]] = {}
     for i, q in enumerate(questions):
         if not isinstance(q, str):
             raise TypeError(f"questions[{i}] must be a str, got {type(q).__name__}")
         n = len(tok(q, add_special_tokens=False)["input_ids"])
         n_forced = len(tok(q + forced, add_special_tokens=False)["input_ids"]) - n
-        if isinstance(length, bool) or not isinstance(length, int) or length - n - n_forced <= 0:
+        if length - n - n_forced <= 0:
             raise ValueError(f"the response length (length={length!r} minus the {n + n_forced} "
                              f"tokens of questions[{i}] {q + forced!r}) must be > 0")
         groups.setdefault((n, n_forced), []).append(i)

@@ -19,18 +19,9 @@ import itertools
 import random
 import re
 
+from ..settings import check_int
+
 MASK = "[MASK]"
-
-
-def _check_int(value: int, arg: str, lo: int, hi: int | None = None) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < lo
-        or (hi is not None and value > hi)
-    ):
-        allowed = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{arg} must be an int {allowed}; got {value!r}")
 
 
 def _matches_template(text: str, prompt: str, mask_token: str) -> bool:
@@ -71,7 +62,7 @@ class Task:
 
     def sample(self, n: int, seed: int = 0) -> list[str]:
         """``n`` solved examples, deterministic given ``seed``."""
-        _check_int(n, "n", 1)
+        check_int(n, "n", 1)
         rng = random.Random(seed)
         return [self._example(rng) for _ in range(n)]
 
@@ -130,7 +121,7 @@ class Addition(Task):
     alphabet = "0123456789+="
 
     def __init__(self, digits: int = 2) -> None:
-        _check_int(digits, "digits", 1)
+        check_int(digits, "digits", 1)
         self.digits = digits
         self.length = 3 * digits + 3
         d = f"[0-9]{{{digits}}}"
@@ -160,7 +151,7 @@ class Sorting(Task):
     alphabet = "0123456789>"
 
     def __init__(self, length: int = 6) -> None:
-        _check_int(length, "length", 1)
+        check_int(length, "length", 1)
         self.n_digits = length
         self.length = 2 * length + 1
         self._pattern = re.compile(rf"([0-9]{{{length}}})>([0-9]{{{length}}})")
@@ -216,7 +207,7 @@ class MiniSudoku(Task):
     length = 19
 
     def __init__(self, holes: int = 6) -> None:
-        _check_int(holes, "holes", 1, 16)
+        check_int(holes, "holes", 1, 16)
         self.holes = holes
 
     @staticmethod

@@ -86,9 +86,9 @@ def require_effect(condition, hint: str) -> None:
     """Like `require`, for what the *model* must show rather than the answer (a rule that beats
     another on the chapter's puzzles). Where claims are reported rather than enforced (the
     smoke profile's seconds-trained models: `notebook.claims_mode`), it is reported instead."""
-    from ...course.notebook import _mode, report_claim
+    from ...course.notebook import claims_reported, report_claim
 
-    if not condition and _mode["claims"] == "report":
+    if not condition and claims_reported():
         report_claim(False, hint, "exercise check")
         return
     require(condition, hint)

@@ -83,7 +83,7 @@ def check_few_steps(n_steps, curve: dict, step_counts) -> str:
 def check_left_to_right(name, model, tok, length: int, steps: int, num_samples: int) -> str:
     """A registered strategy ``name`` decodes strictly left to right, as many slots per step as
     the schedule asks, and leaves no mask (checked on the frames of a real run)."""
-    from ...registry import STRATEGIES
+    from ...strategies import STRATEGIES
 
     answered(name, "name")
     require(name in STRATEGIES, f"register the rule first: @dl.register_strategy({name!r})")

@@ -7,7 +7,7 @@ import torch
 
 from ... import objectives
 from ...sampling import prepare
-from ...stats import sign_test
+from ...stats import bootstrap, sign_test
 from ...strategies import STRATEGIES
 from . import answered, checker, number, require, require_effect
 
@@ -20,7 +20,7 @@ def check_own_rule(name, solve, seeds) -> str:
     library rule under a new name. ``solve(strategy, seed)`` -> (N,) bool of solved puzzles."""
     answered(name, "name")
     require(name in STRATEGIES, f"{name!r} is not registered: decorate your rule with "
-                                "@dl.strategies.register(name, revises=True)")
+                                "@dl.register_strategy(name, revises=True)")
     require(name not in BUILTIN, f"{name!r} is one of the library's rules: write your own")
     require(STRATEGIES[name].revises, "register it with revises=True: the exercise is a "
                                       "remasking rule")
@@ -55,9 +55,8 @@ def check_bootstrap(lo, hi, a: torch.Tensor, b: torch.Tensor) -> str:
     diff = (a.mean() - b.mean()).item()
     require(lo <= diff <= hi, f"({lo:.3f}, {hi:.3f}) must contain the observed difference "
                             f"{diff:.3f}")
-    pick = torch.randint(0, len(a), (2000, len(a)), generator=torch.Generator().manual_seed(99))
-    diffs = a[pick].mean((1, 2)) - b[pick].mean((1, 2))
-    want_lo, want_hi = diffs.quantile(0.01).item(), diffs.quantile(0.99).item()
+    # paired by puzzle: resample the per-puzzle differences (each puzzle's seeds averaged)
+    _, want_lo, want_hi = bootstrap(a.mean(1) - b.mean(1), n_boot=2000, seed=99, level=0.98)
     require(abs(lo - want_lo) < 0.03 and abs(hi - want_hi) < 0.03,
             f"the interval's width {hi - lo:.3f} is off: resample whole puzzles (keep each "
             "puzzle's seeds and both samplers together), 2,000 times, 1st and 99th percentiles")
