@@ -18,9 +18,10 @@ from . import noise
 from .settings import ALIASES
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepContext:
-    """Everything a rule may look at; tensors are (B, L) unless noted."""
+    """Everything a rule may look at; tensors are (B, L) unless noted.  Built by keyword
+    (`sampling.reverse_step`): twelve fields in a row are too easy to swap."""
 
     x: torch.Tensor  # current ids (masks included)
     masked: torch.Tensor  # True where x is [MASK]
