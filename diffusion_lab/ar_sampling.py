@@ -16,6 +16,7 @@ import torch
 from .categorical import sample_filtered
 from .denoiser import TokenInfo, ban
 from .models import is_causal_lm
+from .runtime import seed_or_random
 from .tokenization import anchor_id
 from .trajectory import Frame, Trajectory, decode_texts
 
@@ -48,8 +49,7 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
     n_prompt = len(encoded[0])
     if n_prompt > length:
         raise ValueError(f"prompt is {n_prompt} tokens long, more than length={length}")
-    gen = torch.Generator(device=device).manual_seed(
-        seed if seed is not None else int(torch.randint(0, 2**31, (1,))))
+    gen = torch.Generator(device=device).manual_seed(seed_or_random(seed))
     B, L = len(prompts), length + 1
     x = torch.full((B, L), mask_id, dtype=torch.long, device=device)
     x[:, 0] = cls_id

@@ -6,8 +6,10 @@
 * ``train``   — train a tiny model with any objective and save it (safetensors).
 * ``sample``  — generate from a saved model with any strategy.
 * ``animate`` — write the unmasking GIF of one sample.
-* ``editions`` — write the student and teacher editions of every notebook (``editions.py``).
-* ``grade``   — execute a folder of submitted student notebooks and write a CSV (``grading.py``).
+* ``editions`` — write the student and teacher editions of every notebook
+  (``classroom/editions.py``).
+* ``grade``   — execute a folder of submitted student notebooks and write a CSV
+  (``classroom/grading.py``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def env_check() -> int:
     if _version("torch"):
         import torch
 
-        from .config import get_device
+        from .runtime import get_device
 
         device = get_device()
         detail = f"{device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda"
@@ -114,7 +116,7 @@ def train_cmd(args) -> None:
                     batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
                     checkpoint_dir=Path(args.out) / "checkpoints", checkpoint_every=args.every,
                     resume=args.resume)
-    dl.save(model, tok, args.out)
+    dl.models.save(model, tok, args.out)
     print(f"{hist.steps} steps in {time.perf_counter() - t0:.1f} s, final loss "
           f"{hist.final_loss():.3f} nats/token; saved to {args.out}")
 
@@ -136,7 +138,7 @@ def terminal_animation(tok, out=sys.stdout, mask_char: str = "\u2592"):
 def sample_cmd(args) -> None:
     import diffusion_lab as dl
 
-    model, tok = dl.load(args.model, device=dl.get_device())
+    model, tok = dl.models.load(args.model, device=dl.get_device())
     traj = dl.generate(model, tok, prompts=[args.prompt], length=args.length, steps=args.steps,
                        strategy=args.strategy, temperature=args.temperature, seed=args.seed,
                        num_samples=args.num_samples,
@@ -199,14 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "env":
             return 1 if env_check() else 0
         if args.command == "editions":
-            from .editions import build_editions
+            from .classroom.editions import build_editions
 
             written = build_editions(args.outdir)
             print(f"wrote {len(written)} student and {len(written)} teacher notebooks to "
                   f"{args.outdir}/student and {args.outdir}/teacher")
             return 0
         if args.command == "grade":
-            from .grading import grade
+            from .classroom.grading import grade
 
             grade(args.submissions, args.chapter, args.out, profile=args.profile,
                   timeout=args.timeout)

@@ -27,7 +27,6 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 CLAIM_CALL = re.compile(r"""dl\.notebook\.claim\(\s*(?:key\s*=\s*)?["']([A-Za-z][\w]*)["']""")
-CLAIM_SPAN = re.compile(r'<span class="dl-claim" hidden data-claim="([^"]*)"></span>')
 COLUMNS = ("Claim", "Chapter", "Measured", "Bound", "Over", "Test", "p-value")
 LEDGER_DOCS_KEY = "dl_claims_ledger_docs"
 
@@ -60,10 +59,11 @@ def claim_keys_in_source(path: Path) -> list[str]:
 
 
 def records_in_html(text: str) -> list[dict]:
-    """The claim records carried by hidden elements in a raw HTML output."""
-    import html
+    """The claim records carried by hidden elements in a raw HTML output (the library's own
+    parser: `diffusion_lab.course.notebook.parse_claims`)."""
+    from diffusion_lab.course.notebook import parse_claims
 
-    return [json.loads(html.unescape(m)) for m in CLAIM_SPAN.findall(text)]
+    return parse_claims(text)
 
 
 def collect(app: Sphinx, doctree: nodes.document) -> None:
