@@ -129,6 +129,16 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
     and whether this call trained or loaded the model.
     """
+    kind, prof = _resolve(kind, prof, corpus_name, steps)
+    folder = cache_dir() / _key(kind, prof)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder / ".lock"):  # two processes (e.g. nbval workers) never train the same model
+        return _load_or_train(kind, prof, folder, retrain, progress, device)
+
+
+def _resolve(kind: str, prof: Profile | None, corpus_name: str | None, steps: int | None
+             ) -> tuple[str, Profile]:
+    """(canonical kind, the profile it trains with): the checks and overrides of `pretrained`."""
     if kind not in GRAMMAR_RECIPES:
         kind = canonical_objective(kind)
     if kind not in RECIPES + GRAMMAR_RECIPES:
@@ -139,10 +149,14 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
         prof = training_setup(prof, kind)
     if corpus_name is not None or steps is not None:
         prof = prof.with_(corpus=corpus_name or prof.corpus, train_steps=steps or prof.train_steps)
-    folder = cache_dir() / _key(kind, prof)
-    folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder / ".lock"):  # two processes (e.g. nbval workers) never train the same model
-        return _load_or_train(kind, prof, folder, retrain, progress, device)
+    return kind, prof
+
+
+def is_cached(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
+              steps: int | None = None) -> bool:
+    """Would `pretrained` with these arguments load the model instead of training it?"""
+    kind, prof = _resolve(kind, prof, corpus_name, steps)
+    return (cache_dir() / _key(kind, prof) / "train_info.json").is_file()
 
 
 @contextmanager
