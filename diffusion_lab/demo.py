@@ -117,8 +117,8 @@ def _sentence_lines(lang, texts: list[str], out: TextIO) -> tuple[torch.Tensor, 
     log_p = lang.log_prob(texts)
     valid = torch.isfinite(log_p)
     kinds = error_kinds(lang, texts)
-    for text, lp, kind in list(zip(lang.canonical(texts), log_p.tolist(), kinds, strict=True))[
-            :SHOWN]:
+    shown = [t or EOS for t in lang.canonical(texts)]  # [EOS] padding dropped; all [EOS] kept
+    for text, lp, kind in list(zip(shown, log_p.tolist(), kinds, strict=True))[:SHOWN]:
         mark = f"valid    log p = {lp:7.2f}" if kind == "valid" else f"invalid  ({kind})".ljust(24)
         print(f"  {mark} | {text}", file=out)
     return valid, log_p
@@ -148,9 +148,9 @@ def grammar_world(prof, *, seed: int = 0, retrain: bool = False, book_model: boo
     lang = book_language()
     L = lang.max_len
     _say(f"A small grammar of English whose probabilities are known exactly ({len(lang.words)} "
-          f"words, sentences of at most L = {L} slots): each sentence below is checked against "
-          f"it, with its exact log-probability in nats (a typical sentence: log p = -H = "
-          f"{-lang.entropy():.1f}).", out)
+         f"words, sentences of at most L = {L} slots): each sentence below is checked against "
+         f"it, with its exact log-probability in nats (a typical sentence: log p = -H = "
+         f"{-lang.entropy():.1f}).", out)
     steps = DEMO_MDLM_STEPS.get(prof.name)
     if book_model or steps is None or zoo.is_cached("grammar-mdlm", prof):
         steps = None  # the book's model: in the cache, asked for, or no demo recipe
@@ -171,8 +171,7 @@ def grammar_world(prof, *, seed: int = 0, retrain: bool = False, book_model: boo
         traj = generate(mdlm.to(device), tok, prompts=[""], length=L, seed=seed,
                         num_samples=N_SENTENCES, **kwargs)
         passes = passes_per_row(traj)
-        _say(f"\nMDLM, {name}: {passes.double().mean():.1f} forward passes per sentence",
-              file=out)
+        _say(f"\nMDLM, {name}: {passes.double().mean():.1f} forward passes per sentence", out)
         valid, log_p = _sentence_lines(lang, traj.texts, out)
         results.append(_summary(f"MDLM {kwargs['strategy']}", traj.texts, passes, valid,
                                 log_p))
@@ -180,16 +179,16 @@ def grammar_world(prof, *, seed: int = 0, retrain: bool = False, book_model: boo
                     num_samples=N_SENTENCES, record=False)
     texts, passes = ar_stop_at_eos(traj.texts, L)
     _say(f"\nAR, one forward pass per word, stopping at its [EOS]: "
-          f"{passes.double().mean():.1f} passes per sentence (min {int(passes.min())}, max "
-          f"{int(passes.max())})", out)
+         f"{passes.double().mean():.1f} passes per sentence (min {int(passes.min())}, max "
+         f"{int(passes.max())})", out)
     valid, log_p = _sentence_lines(lang, texts, out)
     results.append(_summary("AR", texts, passes, valid, log_p))
     _table(results, lang.entropy(), out)
     _say(f"({N_SENTENCES} sentences per decoder, seed {seed}; the first {SHOWN} shown.  passes: "
-          "forward passes of the network per sentence; distinct: different sentences among "
-          f"the {N_SENTENCES}; a mean log p above -H: more probable than the language's typical "
-          "sentence (common words, short sentences).  Chapter 5b, 'What parallel decoding gets "
-          "wrong', measures why the decoders differ.)", out)
+         "forward passes of the network per sentence; distinct: different sentences among "
+         f"the {N_SENTENCES}; a mean log p above -H: more probable than the language's typical "
+         "sentence (common words, short sentences).  Chapter 5b, 'What parallel decoding gets "
+         "wrong', measures why the decoders differ.)", out)
     return {"decoders": results}
 
 
@@ -218,7 +217,8 @@ def qa_world(prof, *, seed: int = 0, retrain: bool = False, book_model: bool = F
     """A few questions answered by the QA diffusion model; then forced wrong verdicts, kept by
     a sampler that cannot revise and taken back by one that can."""
     model, tok, info = zoo.pretrained_qa("diffusion", prof, retrain=retrain)
-    print(_trained(info, "masked-diffusion QA model (fine-tuned with objective='sft')"), out)
+    print(_trained(info, "masked-diffusion QA model (fine-tuned with objective='sft')"),
+          file=out)
     model = model.to(get_device())
     length = zoo.qa_recipe(prof).seq_len - 1  # question + answer slots ([CLS] excluded)
     held_out = [q for q, _ in qa.pairs(150, seed=1)]  # chapter 8's test questions
@@ -226,7 +226,7 @@ def qa_world(prof, *, seed: int = 0, retrain: bool = False, book_model: bool = F
     questions += [q for q in held_out if q not in questions][:3]
     steps = length - min(len(tok(q)["input_ids"]) for q in questions)
     _say("\nQuestions (the first of each family of chapter 8's held-out set, then the next "
-          "three), threshold decoding (0.9), greedy:", out)
+         "three), threshold decoding (0.9), greedy:", out)
     rows = []
     for q in questions:
         answers, trajs = qa.ask(model, tok, [q], length=length, strategy="threshold",
@@ -238,8 +238,8 @@ def qa_world(prof, *, seed: int = 0, retrain: bool = False, book_model: bool = F
               file=out)
     claims = list(dict.fromkeys(q for q, _ in qa.pairs(400, seed=2, families=("claims",))))[:24]
     _say(f"\nForced wrong verdicts: {len(claims)} yes/no claims (chapter 8's), each answer "
-          "made to start with the wrong word (\"no\" for a true claim, \"yes\" for a false one).",
-          file=out)
+         "made to start with the wrong word (\"no\" for a true claim, \"yes\" for a false one).",
+         out)
     kept = _forced_wrong(claims, lambda qs, forced: qa.ask(
         model, tok, qs, length=length, forced=forced, strategy="low_confidence", steps=steps,
         seed=0, **GREEDY)[0])
@@ -253,7 +253,7 @@ def qa_world(prof, *, seed: int = 0, retrain: bool = False, book_model: bool = F
         first = next((i for i, r in enumerate(right) if r), 0)
         which = "the first it got right" if any(right) else "the first"
         print(f"  {name}: {sum(right)}/{len(claims)} correct; {which}: {claims[first]} -> "
-              f"{answers[first]!r}", out)
+              f"{answers[first]!r}", file=out)
     print("(Chapter 8 measures this over 120 claims, with a paired test.)", file=out)
     return {"questions": rows, "forced_correct": summary, "claims": len(claims)}
 
