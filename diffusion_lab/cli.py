@@ -88,7 +88,9 @@ def _at_least(version: str, minimum: str) -> bool:
 
 def demo(args) -> None:
     from .demo import run
+    from .threads import apply_threads
 
+    apply_threads()  # the CPUs this process may use (DIFFUSION_LAB_THREADS overrides)
     run(args.world, args.profile, seed=args.seed, retrain=args.retrain,
         book_model=args.book_model)
 

@@ -44,7 +44,8 @@ def hero_trajectory(prof) -> tuple[dl.Trajectory, int]:
 def comment(traj: dl.Trajectory, index: int, profile: str) -> str:
     """The GIF's comment: who made it, from what, and the sentence it shows."""
     sentence = book_language().canonical([traj.texts[index]])[0]
-    which = ("the first grammatical one" if book_language().is_valid([sentence])[0]
+    valid = int(book_language().is_valid(traj.texts).sum())
+    which = (f"the first grammatical one ({valid} of {SAMPLES} are)" if valid
              else "none is grammatical")
     return (f"made by {MAKER}\nprofile: {profile}\nmodel: grammar-mdlm\n"
             f"recipe: {SAMPLES} samples, ancestral, {traj.num_steps} steps, seed {SEED}; sample "
