@@ -1,7 +1,9 @@
 """``python -m diffusion_lab demo | env | train | sample | animate | editions | grade``.
 
-* ``demo``    — train (or load from the cache) the profile's masked-diffusion model on the offline
-  Shakespeare corpus, then print samples with their step count and time.
+* ``demo``    — what the library does best, in under two minutes on a CPU (``demo.py``): by
+  default sentences of a grammar whose probabilities are known exactly, each with its validity
+  and exact log-probability, and the forward passes against an AR model's; ``--world qa`` answers
+  questions and revises a forced wrong verdict; ``--world shakespeare`` writes Shakespeare.
 * ``env``     — one [OK]/[FAIL] line per requirement; paste it into a bug report.
 * ``train``   — train a tiny model with any objective and save it (safetensors).
 * ``sample``  — generate from a saved model with any strategy.
@@ -21,6 +23,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from .course.demo import WORLDS
 
 
 def _line(ok: bool, what: str, detail: str) -> bool:
@@ -85,23 +89,12 @@ def _at_least(version: str, minimum: str) -> bool:
 
 
 def demo(args) -> None:
-    import diffusion_lab as dl
+    from .course.demo import run
+    from .runtime import apply_threads
 
-    prof = dl.profile(args.profile)
-    print(f"profile {prof.name}: {prof.model_size} model, {prof.train_steps} steps of MDLM on "
-          f"{prof.corpus}, device {dl.get_device()}")
-    model, tok, info = dl.zoo.pretrained("mdlm", prof, retrain=args.retrain)
-    how = "trained now" if info["trained_now"] else "loaded from the cache"
-    print(f"model {how}: {info['steps']} steps, {info['seconds']} s, held-out ELBO "
-          f"{info['held_out_loss'] / 0.6931:.2f} bits/char")
-    for strategy in ("ancestral", "low_confidence"):
-        traj = dl.generate(model.to(dl.get_device()), tok, prompts=["ROMEO:"],
-                           length=prof.gen_length, steps=prof.gen_steps, strategy=strategy,
-                           seed=args.seed, num_samples=2)
-        print(f"\n--- {strategy}: {traj.num_steps} steps, {traj.forward_passes} forward passes, "
-              f"{traj.seconds:.2f} s for {len(traj.texts)} samples of {prof.gen_length} chars")
-        for text in traj.texts:
-            print(text, "\n")
+    apply_threads()  # the CPUs this process may use (DIFFUSION_LAB_THREADS overrides)
+    run(args.world, args.profile, seed=args.seed, retrain=args.retrain,
+        book_model=args.book_model)
 
 
 def train_cmd(args) -> None:
@@ -157,9 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffusion_lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="train (or load) a small MDLM on Shakespeare and sample")
+    d = sub.add_parser("demo", help="train (or load) the zoo's models of one world and sample")
+    d.add_argument("--world", choices=list(WORLDS), default="grammar",
+                   help="grammar (default): sentences with exact log-probabilities; qa: "
+                        "questions and a revised forced verdict; shakespeare: characters")
     d.add_argument("--profile", choices=["cpu", "gpu", "smoke"], default=None)
     d.add_argument("--retrain", action="store_true", help="ignore the cached model")
+    d.add_argument("--book-model", action="store_true",
+                   help="grammar: train the book's MDLM (1500 steps on cpu) when it is not "
+                        "cached, instead of the demo's smaller recipe")
     d.add_argument("--seed", type=int, default=0)
     sub.add_parser("env", help="check the environment: [OK]/[FAIL] per requirement")
     t = sub.add_parser("train", help="train a tiny model and save it")

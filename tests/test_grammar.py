@@ -182,9 +182,11 @@ def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkey
     monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
     prof = dl.profile("smoke")
     for kind in ("grammar-mdlm", "grammar-ar"):
+        assert not dl.zoo.is_cached(kind, prof)
         model, tok, info = dl.zoo.pretrained(kind, prof, progress=False)
         steps = recipes.RECIPES[kind].budgets["smoke"].steps
         assert info["trained_now"] and info["steps"] == steps
+        assert dl.zoo.is_cached(kind, prof) and not dl.zoo.is_cached(kind, prof, steps=steps + 1)
         assert not dl.zoo.pretrained(kind, prof, progress=False)[2]["trained_now"]
         run = dl.generate(model, tok, prompts=[""], length=book.max_len, steps=4, seed=0,
                           num_samples=4, **({} if kind.endswith("ar") else

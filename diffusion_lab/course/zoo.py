@@ -152,6 +152,13 @@ def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | Non
     return load_or_train(plan, retrain=retrain, progress=progress, device=device)
 
 
+def is_cached(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
+              steps: int | None = None) -> bool:
+    """Would `pretrained` with these arguments load the model instead of training it?"""
+    plan = recipes.plan(kind, prof or get_profile(), corpus_name=corpus_name, steps=steps)
+    return (cache_dir() / key(plan) / "train_info.json").is_file()
+
+
 def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = False,
                   progress: bool = True, device=None):
     """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"; recipes ``"qa-diffusion"``
