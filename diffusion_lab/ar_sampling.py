@@ -89,8 +89,9 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
             writing, logits.softmax(-1).gather(-1, token[:, None])[:, 0].float(), conf[:, pos])
         inputs = x[:, pos:pos + 1]
         stops = writing & (token == eos_id) if eos_id is not None else torch.zeros_like(writing)
-        x[stops, pos + 1:] = eos_id  # a row that stops now is padded with its stop token
-        conf[stops, pos + 1:] = 1.0
+        if eos_id is not None:  # a row that stops now is padded with its stop token
+            x[stops, pos + 1:] = eos_id
+            conf[stops, pos + 1:] = 1.0
         finished = finished | stops
         if record:
             revealed = empty.clone()

@@ -357,6 +357,19 @@ def test_ar_rows_stop_at_their_stop_token_and_are_counted_per_row(ar_model, tok)
     assert traj.forward_passes == int(first.max()) + 1  # the batch ends with its last row
 
 
+def test_ar_without_a_stop_token_writes_every_slot():
+    """The grammar's tokenizer has no ``eos_token``: without ``stop`` an AR row writes all L."""
+    lang = dl.grammar.tiny_language()
+    gtok = lang.tokenizer()
+    assert gtok.eos_token_id is None
+    torch.manual_seed(0)
+    ar = dl.tiny_ar(gtok, size="xs", max_length=16).eval()
+    traj = dl.generate(ar, gtok, [""] * 3, length=lang.max_len, seed=0)
+    assert traj.forward_passes == lang.max_len and not traj.frames[-1].mask.any()
+    stopped = dl.generate(ar, gtok, [""] * 3, length=lang.max_len, seed=0, stop="[EOS]")
+    assert stopped.forward_passes <= lang.max_len
+
+
 def test_ar_stop_must_be_a_token(ar_model, tok):
     with pytest.raises(ValueError, match="stop='not a token'"):
         dl.generate(ar_model, tok, [""], length=8, stop="not a token")
