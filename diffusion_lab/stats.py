@@ -133,6 +133,18 @@ def student_t_sf(t: float, df: int) -> float:
     return upper if t >= 0 else 1 - upper
 
 
+def student_t_quantile(q: float, df: int) -> float:
+    """The ``q`` quantile of Student's t with integer ``df`` (bisection on `student_t_sf`): e.g.
+    ``student_t_quantile(0.975, n - 1)`` is the half-width multiplier of a 95% t interval."""
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q!r}")
+    lo, hi = -1e3, 1e3
+    for _ in range(200):  # P(T <= mid) = 1 - sf(mid) rises with mid
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if 1 - student_t_sf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
 def paired_t_test(a, b, *, two_sided: bool = True) -> tuple[float, float, float]:
     """(mean difference, t, p): Student's paired t-test of ``a - b`` over units, p exact.
 

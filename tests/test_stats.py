@@ -133,3 +133,13 @@ def test_paired_t_test_rejects_what_it_cannot_test():
         paired_t_test(torch.ones(5), torch.zeros(5))
     with pytest.raises(ValueError, match="df must be an int >= 1"):
         student_t_sf(1.0, 0)
+
+
+def test_student_t_quantile_inverts_the_tail():
+    from diffusion_lab.stats import student_t_quantile
+
+    assert student_t_quantile(0.975, 30) == pytest.approx(2.0423, abs=1e-4)
+    assert student_t_quantile(0.025, 30) == pytest.approx(-2.0423, abs=1e-4)
+    assert student_t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="q must be in"):
+        student_t_quantile(1.0, 3)
