@@ -27,7 +27,7 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 CLAIM_CALL = re.compile(r"""dl\.notebook\.claim\(\s*(?:key\s*=\s*)?["']([A-Za-z][\w]*)["']""")
-COLUMNS = ("Claim", "Chapter", "Measured", "Bound", "Over", "Test", "p-value")
+COLUMNS = ("Claim", "Chapter", "Measured", "Bound", "Over", "Test", "Exact?", "p-value")
 LEDGER_DOCS_KEY = "dl_claims_ledger_docs"
 
 
@@ -140,7 +140,7 @@ def build_table(app: Sphinx, fromdocname: str) -> nodes.Node:
     table = nodes.table(classes=["claims-ledger"])
     group = nodes.tgroup(cols=len(COLUMNS))
     table += group
-    for width in (30, 14, 9, 9, 16, 14, 8):
+    for width in (28, 13, 9, 9, 15, 14, 7, 7):
         group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     row = nodes.row()
@@ -161,6 +161,7 @@ def build_table(app: Sphinx, fromdocname: str) -> nodes.Node:
             measured = f"{record['value']} {record.get('units', '')}".strip()
             for content in (record["claim"], link, measured, record.get("bound", ""),
                             record.get("sample", ""), record.get("test", ""),
+                            record.get("exactness", "—"),
                             "—" if p_value is None else
                             (f"{p_value:.1e}" if p_value < 1e-3 else f"{p_value:.3f}")):
                 row += _cell(content)

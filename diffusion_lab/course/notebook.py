@@ -137,15 +137,34 @@ CLAIM_SPAN = re.compile(rf'<span class="{CLAIM_CLASS}" hidden data-claim="([^"]*
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
+def exactness_of(test: str) -> str:
+    """``"exact"``, ``"approximate"`` or ``"no test"`` for a claim's ``test`` text: a bare
+    threshold on the measured value is no test; a name that says "exact" is exact; a bootstrap,
+    a z-test or anything named an approximation is approximate.  Anything else is an error: say
+    which it is with ``claim(..., exact=...)``."""
+    text = test.lower()
+    if text.strip() == "threshold":
+        return "no test"
+    if "approximat" in text or "bootstrap" in text or "z-test" in text:
+        return "approximate"
+    if "exact" in text:
+        return "exact"
+    raise ValueError(f"test={test!r} does not say whether it is exact: name it (e.g. 'exact "
+                     "sign test', 'percentile bootstrap') or pass exact=True/False")
+
+
 def claim(key: str, statement: str, value: float, *, holds: bool, bound: str, units: str = "",
           sample: str = "", test: str = "threshold", p_value: float | None = None,
-          fmt: str = "{:.2f}") -> dict:
+          fmt: str = "{:.2f}", exact: bool | None = None) -> dict:
     """Assert one of a chapter's claims, glue its measured value and record it for the ledger.
 
     ``holds`` is the chapter's test, evaluated by the caller (``holds=gain > 0.2``) with
     ``bound`` its human-readable form ("> 0.2"); ``sample`` says what was measured over (e.g.
     "200 puzzles, 3 seeds averaged per puzzle"), ``test`` how ("threshold", "one-sided sign
-    test per puzzle", ...), ``p_value`` its p-value where there is one.  The value is glued
+    test per puzzle", ...), ``p_value`` its p-value where there is one; ``exact`` says whether
+    the test's p-value or interval is exact (an exact sign test, Student's t with its exact
+    distribution) or an approximation (a bootstrap, a normal approximation) — by default
+    `exactness_of` reads it from ``test``, which must then name the test.  The value is glued
     under ``key`` (``{glue:}`key``` in the prose); the record is displayed as a hidden HTML
     element that the book's ``claims_ledger`` extension turns into the "Claims and evidence"
     page.  Raises ``AssertionError`` (after recording) when the claim does not hold, unless
@@ -168,7 +187,9 @@ def claim(key: str, statement: str, value: float, *, holds: bool, bound: str, un
     glue(key, value, fmt)
     record = {"key": key, "claim": statement, "value": fmt.format(value), "bound": bound,
               "units": units, "sample": sample, "test": test, "holds": holds,
-              "p_value": None if p_value is None else float(p_value)}
+              "p_value": None if p_value is None else float(p_value),
+              "exactness": exactness_of(test) if exact is None else
+              ("exact" if exact else "approximate")}
     _show_record(record)
     if not holds and claims_reported():
         report_claim(False, f"measured {record['value']} {units}, required {bound}", key)
