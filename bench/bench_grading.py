@@ -25,9 +25,9 @@ from pathlib import Path
 
 import nbformat
 
-from diffusion_lab import editions, grading
+from diffusion_lab.classroom import editions, grading
 from diffusion_lab.classroom.examples import model_submission
-from diffusion_lab.threads import usable_cpus
+from diffusion_lab.runtime import usable_cpus
 
 
 def _slot(nb, label: str, source: str, nth: int = 0):

@@ -66,7 +66,7 @@ def test_untrusted_messages_build_data_only(tmp_path):
     dec = codec.Decoder({})
     for node in ({"$": "model", "dir": "m", "class": "BertForMaskedLM"},
                  {"$": "tokenizer", "dir": "t", "class": "x"},
-                 {"$": "object", "type": "diffusion_lab.grammar:Grammar", "kwargs": {}},
+                 {"$": "object", "type": "diffusion_lab.worlds.grammar:Grammar", "kwargs": {}},
                  {"$": "dataclass", "type": "subprocess:Popen", "fields": {}},
                  {"$": "remote", "id": 1}):
         with pytest.raises(codec.CodecError):
@@ -95,9 +95,9 @@ def test_links_and_sizes_are_refused(tmp_path):
 
 def test_a_grammar_and_its_oracle_are_rebuilt_from_data(tmp_path):
     import diffusion_lab as dl
-    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+    from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
-    lang = dl.grammar.book_language()
+    lang = dl.worlds.grammar.book_language()
     enc = codec.Encoder(tmp_path, full=True)
     tree = enc({"lang": lang, "oracle": GrammarOracleForMaskedLM(lang)})
     back = codec.Decoder(enc.tensors, tmp_path, trusted=True)(tree)

@@ -26,8 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diffusion_lab import editions, grading
-from diffusion_lab.classroom import sandbox
+from diffusion_lab.classroom import editions, grading, sandbox
 from diffusion_lab.classroom.examples import model_submission
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,7 +302,7 @@ def test_without_bwrap_the_grader_refuses_or_flags(monkeypatch):
 
 
 def test_default_jobs_follow_usable_cpus(monkeypatch):
-    monkeypatch.setattr("diffusion_lab.threads.usable_cpus", lambda: 8)
+    monkeypatch.setattr("diffusion_lab.runtime.usable_cpus", lambda: 8)
     assert grading.default_jobs(1) == 8 and grading.default_jobs(2) == 4
     assert grading.default_jobs(16) == 1
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from diffusion_lab import editions
+from diffusion_lab.classroom import editions
 from diffusion_lab.classroom.checkcells import check_cell_label
 from diffusion_lab.classroom.examples import model_submission
 from diffusion_lab.classroom.restore import restore

@@ -46,7 +46,7 @@ def call_label(call: ast.Call) -> str | None:
         first = call.args[0] if call.args else None
         return first.value if isinstance(first, ast.Constant) and isinstance(
             first.value, str) else None
-    from .. import exercises  # the checks themselves (imports torch: only when a call is seen)
+    from . import exercises  # the checks themselves (imports torch: only when a call is seen)
 
     target = exercises
     for part in name[2:]:

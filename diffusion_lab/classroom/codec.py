@@ -38,7 +38,7 @@ FUNCTION_MODULES = ("diffusion_lab.registry", "diffusion_lab.strategies", "diffu
 DATACLASSES = {  # "module:Class" the decoder may build: data records of the library
     "diffusion_lab.trajectory:Trajectory", "diffusion_lab.trajectory:Frame",
     "diffusion_lab.registry:StepContext", "diffusion_lab.registry:Strategy",
-    "diffusion_lab.config:Profile",
+    "diffusion_lab.course.profiles:Profile",
 }
 
 
@@ -74,9 +74,9 @@ def _library_function(name: str):
 
 def _reconstructors() -> dict:
     """``type -> (to constructor kwargs, from kwargs)`` for library objects rebuilt as data."""
-    from .. import tasks
-    from ..grammar import Grammar
-    from ..grammar_oracle import GrammarOracleForMaskedLM
+    from ..worlds import tasks
+    from ..worlds.grammar import Grammar
+    from ..worlds.grammar_oracle import GrammarOracleForMaskedLM
 
     found = {Grammar: (lambda g: {"rules": g.rules, "lexicon": _lexicon(g), "start": g.start,
                                   "max_len": g.max_len}, lambda kw: Grammar(**kw)),

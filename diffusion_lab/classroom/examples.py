@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 
-from .. import editions
+from . import editions
 from .checkcells import _check_span
 
 

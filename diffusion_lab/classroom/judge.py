@@ -2,8 +2,8 @@
 teacher's context.
 
 A kernel hands over the arguments its checks were called with (``capture``). Here the check of
-each label is looked up in the grader's own import of ``diffusion_lab.exercises`` (never the one
-a capture names) and called with
+each label is looked up in the grader's own import of ``classroom.exercises`` (never the one a
+capture names) and called with
 
 * the **answers** (the parameters the check declares in ``answers``) from the student's capture:
   data, or proxies of the student's functions (``rpc``), whose calls run in the student's
@@ -25,8 +25,8 @@ import contextlib
 import io
 import threading
 
-from .. import exercises
-from ..exercises import ExerciseFailed
+from . import exercises
+from .exercises import ExerciseFailed
 from .rpc import RemoteError
 
 CHECK_LOCK = threading.RLock()  # one check at a time: registries and torch state are global
@@ -47,7 +47,7 @@ def checks() -> dict:
     found = {}
     for name in dir(exercises):
         module = getattr(exercises, name)
-        if getattr(module, "__name__", "").startswith("diffusion_lab.exercises.ch"):
+        if getattr(module, "__name__", "").startswith(f"{exercises.__name__}.ch"):
             for value in vars(module).values():
                 if callable(value) and hasattr(value, "label") and hasattr(value, "grading"):
                     found[value.label] = value
@@ -60,7 +60,7 @@ def check_of(label: str, kind: str):
         return exercises.check_prediction
     found = checks().get(label)
     if found is None:
-        raise ValueError(f"no check in diffusion_lab.exercises has label {label!r}")
+        raise ValueError(f"no check in diffusion_lab.classroom.exercises has label {label!r}")
     return found
 
 
