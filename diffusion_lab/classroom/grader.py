@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .reference import Reference
 
 MAX_CAPTURES = 200
+KEEP_ENV = "DIFFUSION_LAB_GRADE_KEEP"  # set: keep each sandbox's folder (runner.log) to debug
 
 
 @dataclass
@@ -173,7 +174,8 @@ def grade_submission(session: Session, reference: Reference, edition, path: Path
     finally:
         box.stop()
         session.free(slot)
-        shutil.rmtree(box.folder, ignore_errors=True)
+        if not os.environ.get(KEEP_ENV):
+            shutil.rmtree(box.folder, ignore_errors=True)
     return out
 
 

@@ -1,6 +1,7 @@
 """Inside the sandbox: execute one notebook cell by cell and let the grader in after each check.
 
-``python -m diffusion_lab.classroom.runner /io/in/job.json`` (started by ``classroom.sandbox``)
+``runner.py /io/in/job.json`` (started by ``classroom.sandbox``, by its path: it imports
+nbclient, not the library)
 runs the restored notebook with ``nbclient``, one cell at a time, with a per-cell timeout that
 interrupts the kernel (and stops it if it does not stop), an output budget (past it the kernel is
 interrupted; far past it, stopped) and errors allowed (a failing exercise does not hide the next).

@@ -41,8 +41,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .watchdog import folder_bytes, reap, tasks_of_uid, usage
+
 MODES = ("bwrap", "rlimits")
 UID_BASE = 61000  # sandboxes of a root grader run as 61000 + slot
+RUN_FILE = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location("
+            "'runner', sys.argv[1]); runner = importlib.util.module_from_spec(spec); "
+            "spec.loader.exec_module(runner); sys.exit(runner.main(sys.argv[2:]))")
 LIB = Path(__file__).resolve().parent.parent  # the diffusion_lab package
 
 
@@ -109,20 +114,8 @@ def _rlimits(limits: Limits, trusted: bool, nproc: int | None):
     return apply
 
 
-def _tasks_of_uid(uid: int) -> int:
-    count = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry.name}/task"))
-            except OSError:
-                continue
-    return count
-
-
 class Sandbox:
-    """Run ``python -m diffusion_lab.classroom.runner`` on a job folder, contained.
+    """Run ``classroom/runner.py`` on a job folder, contained.
 
     ``folder`` holds ``in/`` (the grader writes it; the sandbox reads it) and ``out/`` (the
     sandbox writes it). ``trusted`` (the teacher edition) may write the model cache and is not
@@ -182,7 +175,9 @@ class Sandbox:
         return [*args, "--bind" if writable else "--ro-bind", str(path), dest]
 
     def command(self, job: str) -> list[str]:
-        runner = [sys.executable, "-m", "diffusion_lab.classroom.runner", job]
+        # runner.py by its path: the runner needs nbclient, not the library (no torch to import)
+        path = f"{self.paths()['lib']}/diffusion_lab/classroom/runner.py"
+        runner = [sys.executable, "-c", RUN_FILE, path, job]
         if self.mode != "bwrap":
             return runner
         p, size = self.paths(), str(self.limits.disk_mb << 19)  # half each: home, /tmp
@@ -222,8 +217,10 @@ class Sandbox:
                "notebook": f"{p['inbox']}/notebook.ipynb"}
         (self.inbox / "job.json").write_text(json.dumps(job), encoding="utf-8")
         nproc = None
+        if self.uid is not None:
+            reap(self.uid)  # a fork bomb's last processes must not count against this one
         if self.uid is None and not self.trusted:  # shared with the grader's own user
-            nproc = _tasks_of_uid(os.getuid()) + self.limits.processes
+            nproc = tasks_of_uid(os.getuid()) + self.limits.processes
         elif self.uid is not None:
             nproc = self.limits.processes
         log = open(self.folder / "runner.log", "wb")  # noqa: SIM115 - the sandbox writes it
@@ -253,46 +250,14 @@ class Sandbox:
         return True
 
     def _over_limits(self) -> str:
-        used = 0
-        for root, _dirs, files in os.walk(self.outbox):
-            for name in files:
-                try:
-                    used += os.lstat(os.path.join(root, name)).st_size
-                except OSError:
-                    pass
-        if used > self.limits.disk_mb << 20:
+        if folder_bytes(self.outbox) > self.limits.disk_mb << 20:
             return f"it wrote more than {self.limits.disk_mb} MB"
-        tasks, pss = self._usage()
+        tasks, pss = usage(self.proc.pid)
         if tasks >= self.limits.processes - 2:
             return f"it started too many processes (limit {self.limits.processes})"
         if pss > self.limits.memory_mb * (1 << 20):
             return f"it used more memory than allowed ({self.limits.memory_mb} MB)"
         return ""
-
-    def _usage(self) -> tuple[int, int]:
-        """(tasks, proportional resident bytes) of the sandbox's processes (PSS: the pages a
-        forked child shares with its parent count once)."""
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    with open(f"/proc/{entry.name}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry.name))
-        todo, tasks, pss = [self.proc.pid], 0, 0
-        while todo:
-            pid = todo.pop()
-            todo += children.get(pid, [])
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    tasks += next(int(ln.split()[1]) for ln in f if ln.startswith("Threads:"))
-                with open(f"/proc/{pid}/smaps_rollup") as f:
-                    pss += next(int(ln.split()[1]) << 10 for ln in f if ln.startswith("Pss:"))
-            except (OSError, ValueError, StopIteration):
-                continue
-        return tasks, pss
 
     def stop(self, reason: str = "") -> None:
         """Kill everything in the sandbox."""
