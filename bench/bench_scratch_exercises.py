@@ -1,4 +1,4 @@
-"""Benchmark: chapter 0's one-line changes, over training seeds (is each effect's direction robust?).
+"""Benchmark: chapter 0's one-line changes over training seeds (is each direction robust?).
 
 Trains the from-scratch MDLM (``diffusion_lab/scratch.py``) with and without the 1/t weight for
 each seed, and measures on ``--samples`` sampled sentences each (the sentence is the unit):

@@ -17,7 +17,6 @@ data: the book's grammar, its words and its exact validity check.
 """
 
 # %% The data: sentences of the book's grammar, one token per word
-import argparse
 import math
 
 import torch
@@ -122,6 +121,8 @@ def validity(z):
 
 # %% From the command line
 def main(argv=None):
+    import argparse
+
     parser = argparse.ArgumentParser(description="Train a masked-diffusion language model on "
                                      "the book's grammar, then sample sentences from it.")
     parser.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
