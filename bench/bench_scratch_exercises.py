@@ -1,12 +1,12 @@
 """Benchmark: chapter 0's one-line changes over training seeds (is each direction robust?).
 
-Trains the from-scratch MDLM (``diffusion_lab/scratch.py``) with and without the 1/t weight for
-each seed, and measures on ``--samples`` sampled sentences each (the sentence is the unit):
-validity at K = L with random order (the chapter's model), left to right (exercise 4), at K = 4
-with the linear and the cosine schedule (exercise 1), at K = 1, and without 1/t (exercise 3),
-plus the held-out MDLM bound of both models (nats per sentence). Per seed it prints each
-difference and whether it is beyond two standard errors; a direction is robust when all seeds
-agree beyond that.
+Trains the from-scratch MDLM (``diffusion_lab/course/scratch.py``) with and without the 1/t
+weight for each seed, and measures on ``--samples`` sampled sentences each (the sentence is the
+unit): validity at K = L in random order (the chapter's model) and left to right (exercise 3),
+at K = 4 with the linear and the cosine schedule (exercise 1), at K = 1, and without 1/t
+(exercise 2), plus the held-out MDLM bound of both models (nats per sentence, exercise 4). Per
+seed it prints each difference and whether it is beyond two standard errors; a direction is
+robust when all seeds agree beyond that.
 
 Run: python bench/bench_scratch_exercises.py [--steps 2000 --seeds 0 1 2 --samples 1000]
 (about 2 x 65 s of training per seed on one thread)
@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from diffusion_lab import scratch as s
+from diffusion_lab.course import scratch as s
 
 
 def cosine(t):
@@ -29,7 +29,7 @@ def cosine(t):
 
 
 def reveal_left_to_right(z, t, sched, g, alpha=s.alpha):
-    """Exercise 4's rule: as many slots as `scratch.reveal` would reveal, the leftmost ones."""
+    """Exercise 3's rule: as many slots as `scratch.reveal` would reveal, the leftmost ones."""
     p = (alpha(sched) - alpha(t)) / (1 - alpha(t))
     k = ((z == s.MASK) & (torch.rand(z.shape, generator=g, dtype=torch.float64) < p)).sum(1)
     return (z == s.MASK) & ((z == s.MASK).cumsum(1) <= k[:, None])
@@ -66,8 +66,8 @@ def measure(seed: int, steps: int, n: int) -> dict[str, float]:
 
 COMPARISONS = {  # exercise: (the change, the baseline)
     "1 cosine schedule (K=4)": ("K=4 cosine", "K=4 linear"),
-    "3 without 1/t (K=L)": ("K=L without 1/t", "K=L random"),
-    "4 left to right (K=L)": ("K=L left to right", "K=L random"),
+    "2 without 1/t (K=L)": ("K=L without 1/t", "K=L random"),
+    "3 left to right (K=L)": ("K=L left to right", "K=L random"),
 }
 
 

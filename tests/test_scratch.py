@@ -1,4 +1,4 @@
-"""The from-scratch MDLM (diffusion_lab/scratch.py, chapter 0) against the library.
+"""The from-scratch MDLM (diffusion_lab/course/scratch.py, chapter 0) against the library.
 
 Each check would fail if either side changed: the scratch loss and the library's ``mdlm`` loss
 on the same batch, the same weights and the same noise agree to 1e-5; the scratch reveal rule and
@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import scratch
+from diffusion_lab.course import scratch
 from diffusion_lab.tokenization import SPECIAL_TOKENS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,23 +36,23 @@ def sections(text: str) -> list[tuple[str, str]]:
 
 def test_the_chapter_shows_the_file_word_for_word():
     """The chapter's code cells tagged ``scratch`` are the file's sections in order, all but the
-    command-line entry point; so the notebook and ``python -m diffusion_lab.scratch`` cannot
+    command-line entry point; so the notebook and ``python -m diffusion_lab.course.scratch`` cannot
     drift apart."""
     cells = json.loads(CHAPTER.read_text())["cells"]
     shown = ["".join(c["source"]) for c in cells
              if "scratch" in c.get("metadata", {}).get("tags", [])]
-    wanted = sections((ROOT / "diffusion_lab" / "scratch.py").read_text())
+    wanted = sections((ROOT / "diffusion_lab" / "course" / "scratch.py").read_text())
     assert wanted[-1][0] == "From the command line"
     assert shown == [code for _, code in wanted[:-1]]
 
 
 def test_imports_only_torch_and_the_grammar():
-    tree = ast.parse((ROOT / "diffusion_lab" / "scratch.py").read_text())
+    tree = ast.parse((ROOT / "diffusion_lab" / "course" / "scratch.py").read_text())
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
              for alias in node.names}
     names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     library = {name for name in names if name.split(".")[0] == "diffusion_lab"}
-    assert library == {"diffusion_lab.grammar"}, "from the library, only the data"
+    assert library == {"diffusion_lab.worlds.grammar"}, "from the library, only the data"
     assert {name.split(".")[0] for name in names - library} <= {"argparse", "math", "torch"}
 
 
@@ -145,8 +145,9 @@ def _library_reveal(z, t, s, g, schedule="linear"):
     """The library's ``ancestral`` rule for one step from t to s over every slot of z."""
     masked = z == scratch.MASK
     zeros = torch.zeros(z.shape, dtype=torch.float64)
-    ctx = dl.strategies.StepContext(z, masked, torch.ones_like(masked), z, zeros, zeros, t, s,
-                                    0, 2, g, {"schedule": schedule})
+    ctx = dl.strategies.StepContext(x=z, masked=masked, region=torch.ones_like(masked),
+                                    proposal=z, p=zeros, conf=zeros, t=t, s=s, step=0, n=2,
+                                    generator=g, options={"schedule": schedule})
     update, remask = dl.strategies.ancestral(ctx)
     assert not remask.any()
     return update
@@ -242,11 +243,11 @@ def test_training_lowers_the_loss():
 
 
 def test_command_line_prints_samples_and_validity():
-    out = subprocess.run([sys.executable, "-m", "diffusion_lab.scratch", "--steps", "3",
+    out = subprocess.run([sys.executable, "-m", "diffusion_lab.course.scratch", "--steps", "3",
                           "--samples", "20"], capture_output=True, text=True, cwd=ROOT,
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert "validity:" in out.stdout and "of 20 sampled sentences" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "diffusion_lab.scratch", "--steps", "0"],
+    bad = subprocess.run([sys.executable, "-m", "diffusion_lab.course.scratch", "--steps", "0"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and "--steps" in bad.stderr
