@@ -135,10 +135,10 @@ def grade_submission(session: Session, reference: Reference, edition, path: Path
         return out
     out["answers"] = written_answers(submitted)
     notebook, out["tampered"] = restore(edition, submitted)
-    slot = session.slot()
+    slot = session.slot()  # a user id this run holds (a root grader), else a number
     box = Sandbox(session.work / f"s{slot}-{path.stem[:40]}-{time.monotonic_ns()}",
                   mode=session.mode, limits=session.limits, env=session.env,
-                  cache=session.cache, slot=slot)
+                  cache=session.cache, uid=slot)
     try:
         nbformat.write(notebook, box.inbox / "notebook.ipynb")
         endpoint = Endpoint(box.inbox, box.outbox, "grader", export=False, trusted=False,

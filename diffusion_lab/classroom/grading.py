@@ -91,6 +91,7 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     from . import grader, results
     from .reference import Reference
     from .sandbox import Limits
+    from .userids import UserIds
 
     submissions, out = Path(submissions), Path(out)
     if not submissions.is_dir():
@@ -117,8 +118,10 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
     torch.set_num_threads(threads)  # the grader's checks compute like the kernels did
     _set_claims(claims_mode(profile))
     note = "bwrap" if mode == "bwrap" else "rlimits only: NOT isolated"
+    ids = UserIds(jobs)  # a root grader's sandbox users, no other grader's
     work = grader.scratch()
-    session = grader.Session(work, mode, limits, env, cache_dir(), slots=list(range(jobs)))
+    session = grader.Session(work, mode, limits, env, cache_dir(),
+                             slots=ids.ids or list(range(jobs)))
     reference = Reference(session, editions.teacher_notebook(nb), expected)
     done = {}
     try:
@@ -140,6 +143,7 @@ def grade(submissions: Path | str, chapter: str | int, out: Path | str, *, profi
                 print(f"kept the sandboxes' folders in {work}")
             else:
                 shutil.rmtree(work, ignore_errors=True)
+        ids.close()
         torch.set_num_threads(saved[0])
         _mode["claims"] = saved[1]
     rows = [row for p in paths

@@ -19,7 +19,8 @@ Limits (`Limits`), none of which bwrap sets itself:
   than they touch, so a tight ``RLIMIT_AS`` breaks honest notebooks with a ``MemoryError``);
 * **processes**: ``RLIMIT_NPROC``. It counts the processes and threads of a *real user*, and
   root is exempt, so a grader running as root starts each sandbox under a user id of its own
-  (``setpriv``, one id per parallel slot); the watchdog also stops a sandbox that reaches it;
+  (``setpriv``, one id per parallel slot, held by this grading run alone: ``userids``); the
+  watchdog also stops a sandbox that reaches it;
 * **time**: the runner's per-cell timeout, and a wall-clock limit for the whole notebook;
 * **output and disk**: the runner drops outputs past a budget; ``RLIMIT_FSIZE`` caps a file; the
   tmpfs has a size; the watchdog caps the outbox.
@@ -41,10 +42,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .userids import UID_BASE
 from .watchdog import folder_bytes, reap, tasks_of_uid, usage
 
 MODES = ("bwrap", "rlimits")
-UID_BASE = 61000  # sandboxes of a root grader run as 61000 + slot
 RUN_FILE = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location("
             "'runner', sys.argv[1]); runner = importlib.util.module_from_spec(spec); "
             "spec.loader.exec_module(runner); sys.exit(runner.main(sys.argv[2:]))")
@@ -119,14 +120,15 @@ class Sandbox:
 
     ``folder`` holds ``in/`` (the grader writes it; the sandbox reads it) and ``out/`` (the
     sandbox writes it). ``trusted`` (the teacher edition) may write the model cache and is not
-    held to a process limit; ``slot`` picks the user id of a root grader's sandbox."""
+    held to a process limit; ``uid`` is the user id a root grader's sandbox runs as (one that
+    this grading run holds: ``userids.UserIds``)."""
 
     def __init__(self, folder: Path, *, mode: str, limits: Limits, env: dict, cache: Path,
-                 slot: int = 0, trusted: bool = False):
+                 uid: int | None = None, trusted: bool = False):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.folder, self.mode, self.limits, self.env = Path(folder), mode, limits, env
-        self.cache, self.slot, self.trusted = Path(cache), slot, trusted
+        self.cache, self.trusted = Path(cache), trusted
         self.inbox, self.outbox = self.folder / "in", self.folder / "out"
         for d in (self.inbox, self.outbox):
             d.mkdir(parents=True, exist_ok=True)
@@ -134,7 +136,10 @@ class Sandbox:
         self.inbox.chmod(0o755)
         self.uid = None
         if os.geteuid() == 0 and not trusted and mode == "bwrap":
-            self.uid = UID_BASE + slot
+            if not isinstance(uid, int) or uid < UID_BASE:
+                raise ValueError(f"uid: a root grader's sandbox needs a user id >= {UID_BASE} "
+                                 f"held by this run (userids.UserIds), got {uid!r}")
+            self.uid = uid
             os.chown(self.outbox, self.uid, self.uid)
         self.proc: subprocess.Popen | None = None
         self.reason, self.started = "", 0.0
