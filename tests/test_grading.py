@@ -6,9 +6,9 @@ model) over an honest right, an honest wrong and a blank submission beside one s
 attack: results written to a log, checks rebound, check cells deleted / edited / moved, context
 faked, the teacher's home and the submissions folder written, the teacher edition read, a
 network connection to a listener of the test, an endless loop, a memory bomb, a fork bomb,
-gigabytes printed, the kernel killed, files deleted. Each attack scores 0 (or is contained and
-graded as its answers deserve) and is flagged where it touched a check cell; the honest ones are
-graded right.
+gigabytes printed, the disk filled, the kernel killed, files deleted. Each attack scores 0 (or
+is contained and graded as its answers deserve) and is flagged where it touched a check cell;
+the honest ones are graded right.
 """
 
 from __future__ import annotations
@@ -139,6 +139,21 @@ def submissions(folder: Path, port: int) -> dict:
         "        pass"))
     printer = _insert(right, before_ch4, "while True:\n    print('x' * (1 << 20))")
     suicide = _insert(right, before_ch4, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    filler = _insert(right, before_ch4, (
+        "import itertools, os\n"
+        "for folder in ('/tmp', os.path.expanduser('~')):\n"
+        "    try:\n"
+        "        with open(os.path.join(folder, 'fill'), 'wb') as f:\n"
+        "            while True:\n"
+        "                f.write(b'x' * (1 << 20))\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "for i in itertools.count():\n"
+        "    try:\n"
+        "        with open(f'/io/out/fill-{i}', 'wb') as f:\n"
+        "            f.write(b'x' * (16 << 20))\n"
+        "    except OSError:\n"
+        "        pass"))
     deleter = _insert(right, after_setup, (
         "import os, shutil\n"
         "for path in ('/io', '/home', '/tmp', '/dl', '{SUBS}', '{HOME}', '{LIB}'):\n"
@@ -148,7 +163,7 @@ def submissions(folder: Path, port: int) -> dict:
             "rebinder": rebinder, "tampered": tampered, "no_checks": no_checks, "fake": fake,
             "home": home, "reader": reader, "network": network, "loop": loop,
             "memory": memory, "forks": forks, "printer": printer, "suicide": suicide,
-            "deleter": deleter}
+            "filler": filler, "deleter": deleter}
 
 
 def _digest(folder: Path) -> dict:
@@ -182,7 +197,8 @@ def graded(tmp_path_factory):
     out = folder.parent / "grades.csv"
     run = subprocess.run([sys.executable, "-m", "diffusion_lab", "grade", str(folder),
                           "--chapter", str(MINI), "--out", str(out), "--profile", "smoke",
-                          "--timeout", "40", "--jobs", "2", "--memory", "2048", "--output", "8"],
+                          "--timeout", "40", "--jobs", "2", "--memory", "2048", "--output", "8",
+                          "--disk", "128"],
                          capture_output=True, text=True, timeout=1800)
     stop.set()
     listener.close()
@@ -262,7 +278,7 @@ def test_nothing_outside_the_sandbox_is_read_or_written(graded):
 @needs_bwrap
 @pytest.mark.parametrize("student, reason", [
     ("loop", "did not stop"), ("forks", "too many processes"), ("printer", "printed more"),
-    ("suicide", "kernel died"), ("memory", "more memory")])
+    ("suicide", "kernel died"), ("memory", "more memory"), ("filler", "wrote more than 128 MB")])
 def test_a_runaway_scores_zero_on_what_it_did_not_reach(graded, student, reason):
     assert _passed(graded, student) == ["1", "0", "0", ""]
     for label in ("ch4-ex1", "ch0-ex2"):

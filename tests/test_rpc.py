@@ -95,3 +95,15 @@ def test_the_grader_hands_nothing_to_a_student_kernel(tmp_path):
     grader = Endpoint(tmp_path, tmp_path, "grader", export=False)
     with pytest.raises(CodecError):
         grader._write(tmp_path, "g-0", {"f": open})
+
+
+def test_the_grader_deletes_what_it_has_read(pair):
+    """A kernel's replies count against its sandbox's ``--disk``: 20 calls that each return
+    4 MB must not leave 80 MB behind (chapter 0's check calls the teacher's model 16 times)."""
+    grader, kernel = pair
+    big = _handed(grader, kernel, lambda n: torch.zeros(n))
+    for _ in range(20):
+        assert big(1 << 20).shape == (1 << 20,)
+    left = [p.name for p in grader.outbox.iterdir() if not p.name.startswith("capture-")]
+    assert left == [], left
+    assert [p.name for p in grader.inbox.iterdir()] == []  # its requests, once answered

@@ -19,6 +19,7 @@ kernel cannot walk from a proxy into the grader's modules).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -113,7 +114,11 @@ class Endpoint:
                 raise RemoteError("the kernel is gone (it died, or its sandbox was stopped)")
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
-        doc, _ = self._read(answers, f"{name}-r")
+        try:
+            doc, _ = self._read(answers, f"{name}-r")
+        finally:
+            self._discard(answers, f"{name}-r")
+            self._discard(self.inbox, name)  # answered: the kernel has read it
         if not isinstance(doc, dict) or "ok" not in doc:
             raise RemoteError("a malformed answer")
         if not doc["ok"]:
@@ -128,8 +133,21 @@ class Endpoint:
         if not (folder / f"{name}.json").exists():
             return False
         self._served += 1
-        self._answer(folder, name)
+        try:
+            self._answer(folder, name)
+        finally:
+            self._discard(folder, name)
         return True
+
+    def _discard(self, folder: Path, name: str) -> None:
+        """The grader deletes a message once read: the outbox counts against the sandbox's
+        ``--disk`` (a model called 16 times per check, for a class, would fill it with replies
+        no one reads again). A kernel may not write its inbox, and leaves it."""
+        if self.side != "grader":
+            return
+        for suffix in (".json", ".safetensors"):
+            with contextlib.suppress(OSError):
+                (folder / f"{name}{suffix}").unlink()
 
     def _answer(self, folder: Path, name: str) -> None:
         out = self.inbox if self.side == "grader" else self.outbox
