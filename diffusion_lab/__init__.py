@@ -24,6 +24,8 @@ reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).
 import importlib
 
 from . import (
+    block_diffusion,
+    block_sampling,
     categorical,
     denoiser,
     exercises,
@@ -62,7 +64,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
-    "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
+    "Frame", "block_diffusion", "block_sampling", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
     "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
     "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",

@@ -39,7 +39,10 @@ def batch_of(tok, batch: int, length: int, seed: int = 0) -> torch.Tensor:
 def model_for(objective: str, tok):
     torch.manual_seed(0)
     factory = dl.tiny_ar if objective == "ar" else dl.tiny_mlm
-    return factory(tok, size="xs", max_length=64)
+    model = factory(tok, size="xs", max_length=64)
+    if objective == "block_diffusion":  # a block model: the objective reads its block size
+        dl.block_diffusion.as_block_model(model, block_size=8)
+    return model
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
