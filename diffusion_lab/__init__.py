@@ -64,7 +64,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
-    "Frame", "block_diffusion", "block_sampling", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
+    "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory",
+    "block_diffusion", "block_sampling", "cache_dir",
     "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
     "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
     "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",

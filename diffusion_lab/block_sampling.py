@@ -138,14 +138,16 @@ def step_plan(free_blocks: list[int], steps: int) -> list[int]:
 @torch.no_grad()
 def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
                     settings: SampleSettings | None = None, *, cache: bool = True,
-                    stop_token: str | None = None, **kwargs) -> Trajectory:
+                    stop_token: str | None = None, callback_on_step_end=None,
+                    **kwargs) -> Trajectory:
     """Sample a block model block by block (module docstring); returns a `Trajectory` whose
     ``passes_per_row`` counts, per row, the passes until its block with ``stop_token``.
 
     Keyword arguments as `sampling.generate` (``length``, ``steps`` shared among the blocks to
     decode, ``strategy`` (default ``"threshold"``), ``temperature``, ``top_k``, ``top_p``,
     ``seed``, ``num_samples``, ``record`` and the strategy's options); ``block_size`` must be
-    left out (the model's own).  ``cache=False`` recomputes the prefix at every step."""
+    left out (the model's own).  ``cache=False`` recomputes the prefix at every step;
+    ``callback_on_step_end(step, frame)`` as in `sampling.generate` (True stops)."""
     from .sampling import _frame, _settings, check_prompts, prepare
 
     cfg = _settings(settings, kwargs)
@@ -168,6 +170,7 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     start, frames, per_row = _frame(0, x, masked, conf, nothing, nothing), [], \
         torch.zeros(len(x), dtype=torch.long)
     done, tick, k = torch.zeros(len(x), dtype=torch.bool, device=device), time.perf_counter(), 0
+    record, halt = cfg.record or callback_on_step_end is not None, False
     for b, n in zip(todo, step_plan(todo, cfg.steps), strict=True):
         region = ~fixed & (blocks == b)[None]
         grid = rule.time_grid(n, options)
@@ -185,12 +188,15 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
             conf = torch.where(update, p, conf).masked_fill(remask, 0.0)
             masked_new = (masked & ~update) | remask
             k += 1
-            if cfg.record:
+            if record:
                 frames.append(_frame(k, x_new, masked_new, conf, update & ~remask & (
                     masked | (x_new != x)), remask & ~masked))
+                halt = bool(callback_on_step_end and callback_on_step_end(k, frames[-1]))
             x, masked = x_new, masked_new
-            if rule.finished(ctx, masked):
+            if halt or rule.finished(ctx, masked):
                 break
+        if halt:
+            break
         if stop is not None:
             done = done | ((x == stop) & ~fixed & (blocks <= b)[None]).any(1)
             if bool(done.all()):

@@ -169,10 +169,11 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
     them).  ``callback_on_step_end(step, frame)`` is called after every step (diffusers'
     convention); returning True stops sampling there.
     """
-    cfg = _settings(settings, kwargs)
     if is_block_model(model):  # autoregressive over blocks: block_sampling, with its KV cache
         from .block_sampling import generate_blocks
-        return generate_blocks(model, tok, prompts, cfg)
+        return generate_blocks(model, tok, prompts, settings,
+                               callback_on_step_end=callback_on_step_end, **kwargs)
+    cfg = _settings(settings, kwargs)
     check_prompts(model, prompts, cfg.length)
     prompts = [p for p in prompts for _ in range(cfg.num_samples)]
     name = cfg.strategy or ("ar" if is_causal_lm(model) else "low_confidence")

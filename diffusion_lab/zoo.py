@@ -14,6 +14,10 @@ models instead of many poor ones.  Recipes:
   wide token embeddings, ``grammar_metrics.symmetry_breaking_init``), for the chapter on
   parallel decoding and the intro
 
+`pretrained_block`: block-diffusion models (chapter 9) of the grammar AR model's size, data and
+tokenizer, with its shifted prediction: adapted from ``"grammar-ar"`` (A2D) or trained from
+scratch, at each block size;
+
 and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
 (``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
 "yes" and "no" are single tokens (so a forced "no" can be revised into "yes" in place).
@@ -184,6 +188,78 @@ def _load_or_train(kind, prof, folder, retrain, progress, device):
     save(model, tok, folder)
     (folder / "train_info.json").write_text(json.dumps(info))
     return model.eval(), tok, {**info, "trained_now": True}
+
+
+BLOCK_INITS = ("ar", "scratch")  # adapted from the grammar AR model (A2D), or from scratch
+BLOCK_STEPS = {"cpu": 200, "gpu": 2000, "smoke": 10}  # the same for both inits: equal steps
+
+
+def block_recipe(prof: Profile) -> TrainSettings:
+    """The `TrainSettings` of every block model under ``prof``: the grammar AR model's batch,
+    learning rate and warmup (`grammar_metrics.TRAINING`), `BLOCK_STEPS` steps."""
+    from .grammar_metrics import TRAINING
+    name = prof.name if prof.name in BLOCK_STEPS else "cpu"
+    steps, train_cfg = BLOCK_STEPS[name], TRAINING[name]
+    return TrainSettings(objective="block_diffusion", steps=steps, seq_len=17, seed=0,
+                         batch_size=train_cfg["batch_size"], lr=train_cfg["lr"],
+                         warmup=min(train_cfg["warmup"], steps // 4 + 1),
+                         eval_every=max(1, steps // 8))
+
+
+def block_key(block_size: int, init: str, prof: Profile) -> str:
+    """The cache folder of a block model: its recipe, the code (block diffusion's included) and,
+    for A2D, the key of the AR model it starts from."""
+    from . import block_diffusion
+    from .grammar_metrics import training_setup
+    cfg = dataclasses.asdict(block_recipe(prof))
+    cfg.pop("progress")
+    start = _key("grammar-ar", training_setup(prof, "grammar-ar")) if init == "ar" else "scratch"
+    what = json.dumps({"settings": cfg, "block_size": block_size, "init": start, "shift": True,
+                       "code": code_hash(_grammar_code() + (block_diffusion,))}, sort_keys=True)
+    digest = hashlib.sha256(what.encode()).hexdigest()[:12]
+    return f"grammar-block{block_size}-{init}-{prof.name}-{digest}"
+
+
+def pretrained_block(block_size: int, init: str = "ar", prof: Profile | None = None, *,
+                     retrain: bool = False, progress: bool = True, device=None):
+    """``(model, tok, info)``: a block-diffusion GPT-2 (``shift=True``) on the book language,
+    trained once with `block_recipe` and cached.  ``init="ar"`` starts from the zoo's
+    ``"grammar-ar"`` weights (A2D: the causal mask becomes the block mask, the next-token head
+    is kept), ``"scratch"`` from a random GPT-2 of the same size.  ``info["loss"]`` and
+    ``info["eval"]`` hold the training and held-out loss curves."""
+    from .block_diffusion import as_block_model
+    from .grammar_metrics import corpus as grammar_corpus
+    from .grammar_metrics import training_setup
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size <= 16:
+        raise ValueError(f"block_size must be an int in [1, 16] (the grammar's L), got "
+                         f"{block_size!r}")
+    if init not in BLOCK_INITS:
+        raise ValueError(f"init must be one of {list(BLOCK_INITS)}, got {init!r}")
+    prof = prof or get_profile()
+    folder = cache_dir() / block_key(block_size, init, prof)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock(folder / ".lock"):
+        if (folder / "train_info.json").is_file() and not retrain:
+            model, tok = load(folder, device=device or get_device())
+            info = json.loads((folder / "train_info.json").read_text())
+            return model.eval(), tok, {**info, "trained_now": False}
+        if init == "ar":
+            model, tok, _ = pretrained("grammar-ar", prof, progress=progress, device=device)
+        else:
+            tok = tokenizer(training_setup(prof, "grammar-ar"))
+            seed_everything(0)
+            model = tiny_ar(tok, size=prof.model_size, max_length=17)
+        as_block_model(model, block_size, shift=True)
+        seed_everything(0)
+        train_text, valid_text = grammar_corpus(training_setup(prof, "grammar-ar"))
+        hist = train(model, tok, train_text, block_recipe(prof).with_(progress=progress),
+                     eval_texts=valid_text, device=device)
+        info = {"kind": f"grammar-block{block_size}-{init}", "profile": prof.name,
+                "steps": hist.steps, "seconds": round(hist.seconds, 1),
+                "final_loss": hist.final_loss(), "loss": hist.loss, "eval": hist.eval}
+        save(model, tok, folder)
+        (folder / "train_info.json").write_text(json.dumps(info))
+        return model.eval(), tok, {**info, "trained_now": True}
 
 
 # (model size, seq_len, batch size, steps, lr) of the QA models per profile; cpu: ~70 s each.

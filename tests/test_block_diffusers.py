@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import block_diffusion as bd
 from diffusion_lab import block_diffusers, block_sampling
+from diffusion_lab import block_diffusion as bd
 
 pytest.importorskip("diffusers", minversion="0.39")
 

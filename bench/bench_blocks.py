@@ -1,0 +1,111 @@
+"""The race at equal quality: block diffusion (KV cache + threshold decoding) against the same-size
+GPT-2 with its KV cache, on the grammar of chapter 9 (exact validity).
+
+Both models come from the zoo (`dl.zoo.pretrained("grammar-ar")`, `dl.zoo.pretrained_block`:
+the AR model adapted to block diffusion, A2D) and have the same size, tokenizer and data.  Both
+stop at the grammar's [EOS]: the AR model after the token, the block model after the block in
+which every row has written it.  The threshold is swept; the block model races at the fastest
+threshold whose validity is within 0.02 of the AR model's (both measured on the same number of
+unconditional samples).  Timings: seconds per sentence at batch 1 (one sentence at a time) and
+batch 8, best of --repeats, with 1 torch thread and with 2, all in one process; the cache's own
+speed-up is the same decoding with ``cache=False`` (the clean prefix recomputed at every step).
+
+Run: python bench/bench_blocks.py [--block-size 4 --samples 300 --repeats 3]
+Prints validity, passes per sentence, ms per sentence and the AR / block time ratios.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+from common import parser
+
+import diffusion_lab as dl
+
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def with_eos(tok):
+    """A copy of the grammar tokenizer whose ``eos_token`` is the grammar's [EOS], so that the
+    AR sampler stops there (issue 24 makes it the default)."""
+    tok = copy.deepcopy(tok)
+    tok.eos_token = "[EOS]"
+    return tok
+
+
+def sample(model, tok, n: int, batch: int, seed: int = 0, **kw):
+    """(texts, passes per row, seconds) for n unconditional sentences in batches of ``batch``."""
+    texts, passes, seconds = [], [], 0.0
+    for i in range(0, n, batch):
+        tick = time.perf_counter()
+        run = dl.generate(model, tok, [""], length=16, seed=seed + i, num_samples=batch,
+                          record=False, **kw)
+        seconds += time.perf_counter() - tick
+        texts += run.texts
+        if run.passes_per_row is not None:
+            passes += run.passes_per_row.tolist()
+        else:  # AR: one pass per token written, its [EOS] included
+            eos = tok.convert_tokens_to_ids("[EOS]")
+            hit = run.ids[:, 1:] == eos
+            passes += torch.where(hit.any(1), hit.int().argmax(1) + 1, 16).tolist()
+    return texts, torch.tensor(passes, dtype=torch.float64), seconds
+
+
+def validity(lang, texts) -> float:
+    return lang.is_valid(texts).double().mean().item()
+
+
+def timed(model, tok, n, batch, repeats, **kw) -> float:
+    """Best-of-``repeats`` seconds per sentence over n sentences in batches of ``batch``."""
+    return min(sample(model, tok, n, batch, seed=1000, **kw)[2] for _ in range(repeats)) / n
+
+
+def main() -> None:
+    ap = parser(__doc__)
+    ap.add_argument("--block-size", type=int, default=4)
+    ap.add_argument("--init", default="ar", choices=["ar", "scratch"])
+    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--timed", type=int, default=24, help="sentences timed per setting")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    prof = dl.profile("cpu")
+    lang = dl.grammar.book_language()
+    ar, tok, _ = dl.zoo.pretrained("grammar-ar", prof, progress=False)
+    block, _, info = dl.zoo.pretrained_block(args.block_size, args.init, prof, progress=False)
+    tok = with_eos(tok)
+    ar_texts, ar_passes, _ = sample(ar, tok, args.samples, 50)
+    ar_valid = validity(lang, ar_texts)
+    print(f"AR (KV cache): validity {ar_valid:.3f}, {ar_passes.mean():.2f} passes per sentence "
+          f"({args.samples} samples)")
+    rows = {}
+    for tau in THRESHOLDS:
+        texts, passes, _ = sample(block, tok, args.samples, 50, strategy="threshold",
+                                  threshold=tau, steps=16)
+        rows[tau] = (validity(lang, texts), passes.mean().item())
+        print(f"block B={args.block_size} ({args.init}) threshold {tau}: validity "
+              f"{rows[tau][0]:.3f}, {rows[tau][1]:.2f} passes per sentence", flush=True)
+    equal = [t for t in THRESHOLDS if rows[t][0] >= ar_valid - 0.02]
+    if not equal:
+        print(f"no threshold reaches the AR model's validity within 0.02 ({ar_valid:.3f}): "
+              "no race at equal quality")
+        return
+    tau = min(equal, key=lambda t: rows[t][1])
+    print(f"racing at threshold {tau}: validity {rows[tau][0]:.3f} against AR {ar_valid:.3f}")
+    kw = dict(strategy="threshold", threshold=tau, steps=16)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for batch in (1, 8):
+            n = args.timed if batch == 1 else 2 * args.timed
+            t_ar = timed(ar, tok, n, batch, args.repeats)
+            t_bd = timed(block, tok, n, batch, args.repeats, **kw)
+            t_nc = timed(block, tok, n, batch, args.repeats, cache=False, **kw)
+            print(f"{threads} thread{'s' if threads > 1 else ''}, batch {batch}: AR "
+                  f"{1e3 * t_ar:.2f} ms/sentence, block+cache {1e3 * t_bd:.2f}, block without "
+                  f"cache {1e3 * t_nc:.2f}; AR / block {t_ar / t_bd:.2f}x, cache speed-up "
+                  f"{t_nc / t_bd:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
