@@ -144,20 +144,31 @@ def two_stream_logits(model, noisy: torch.Tensor, clean: torch.Tensor, info: Tok
 
 
 def mask_blocks(ids: torch.Tensor, fixed: torch.Tensor, info: TokenInfo, block_size: int,
-                shift: bool, generator: torch.Generator | None, eps: float = 1e-3):
+                shift: bool, generator: torch.Generator | None, eps: float = 1e-3,
+                t_range: tuple[float, float] | None = None):
     """``(noisy, masked, t)``: one $t_b \\sim U(\\epsilon, 1)$ per row and block (MDLM's
     antithetic draw over all of them), each free token of block b masked with probability
-    $t_b$; ``t`` is (B, N), each position's own block's $t$ (rows of one block: one $t$)."""
+    $t_b$; ``t`` is (B, N), each position's own block's $t$ (rows of one block: one $t$).
+    ``t_range=(lo, hi)``: $t_b \\sim U(lo, hi)$ instead, BD3-LM's clipped schedule (a
+    training objective of lower variance, no longer the ELBO)."""
     b, n = ids.shape
     blocks = block_index(n, block_size, shift).clamp(min=0)  # the anchor: block 0's t, fixed
     count = int(blocks.max()) + 1
-    t = noise.sample_t(b * count, generator=generator, eps=eps).reshape(b, count)[:, blocks]
+    if t_range is None:
+        t = noise.sample_t(b * count, generator=generator, eps=eps)
+    else:
+        lo, hi = t_range
+        if not 0 < lo < hi <= 1:
+            raise ValueError(f"t_range must be (lo, hi) with 0 < lo < hi <= 1, got {t_range!r}")
+        t = lo + (hi - lo) * noise.sample_t(b * count, generator=generator, eps=0.0)
+    t = t.reshape(b, count)[:, blocks]
     u = torch.rand(ids.shape, generator=generator, dtype=torch.float64)  # absorbing_mask's draw
     masked = (u < t) & ~fixed.cpu()
     return ids.cpu().masked_fill(masked, info.mask_id), masked, t
 
 
-def block_diffusion_loss(model, ids, fixed, info: TokenInfo, generator, eps: float = 1e-3):
+def block_diffusion_loss(model, ids, fixed, info: TokenInfo, generator, eps: float = 1e-3,
+                         t_range: tuple[float, float] | None = None):
     """The block-diffusion ELBO in nats per free token (module docstring), in one pass.
 
     Noisy-half terms: $\\frac{1}{t_b}$ CE on the masked slots; clean-half terms (``shift``: each
@@ -165,7 +176,7 @@ def block_diffusion_loss(model, ids, fixed, info: TokenInfo, generator, eps: flo
     block_size, shift = block_config(model)
     if info.mask_id is None:
         raise ValueError("block diffusion masks tokens: the tokenizer needs a [MASK] token")
-    noisy, masked, t = mask_blocks(ids, fixed, info, block_size, shift, generator, eps)
+    noisy, masked, t = mask_blocks(ids, fixed, info, block_size, shift, generator, eps, t_range)
     logits = two_stream_logits(model, noisy.to(ids.device), ids, info)  # (B, N, V)
     free = ~fixed.to(ids.device)
     ce = F.cross_entropy(logits.transpose(1, 2), ids, reduction="none")

@@ -187,6 +187,7 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
         "06_remasking": Work((zoo_mlm, zoo_mlm, zoo_ar, quick, quick, quick, quick, sweeps(20))),
         "07_pretrained_race": Work((zoo_mlm, zoo_mlm, zoo_mlm, zoo_ar, student, sweeps(8)), hub),
         "08_answering": Work(_answering(prof)),
+        "09_blocks": Work(_blocks(prof)),
     }
 
 
@@ -264,6 +265,33 @@ def _answering(prof: Profile) -> tuple[Job, ...]:
             passes(diffusion, 50 * (slots + 1) + 12 + 60, 1),  # revision seeds, a widget, timing
             cached_ar(ar, 2 * len(questions) + len(claims) + one + eight,
                       slots * (2 * groups + 2 * claim_groups + one + eight // 8)))
+
+
+# chapter 9's sentences per measurement (N in its setup cell), per profile
+BLOCKS_SAMPLES = {"smoke": 48, "cpu": 300, "gpu": 2000}
+BLOCKS_SWEEP = (4, 16)  # chapter 9's adapted block sizes (B = 1 is the AR model itself)
+
+
+def _blocks(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 9: the grammar models, the block models (A2D at `BLOCKS_SWEEP`, one from scratch;
+    each step a pass over the 2(L + 1) tokens of [z_t, x]), their bounds (B passes of N rows
+    each), their own samples (<= L passes), the race (AR with its cache, 4 thresholds), the
+    schedule and cache sections and exercise 2 (small, counted as one more sweep)."""
+    from . import zoo
+
+    mdlm, ar, trained = _grammar_models(prof)
+    n = BLOCKS_SAMPLES.get(prof.name, BLOCKS_SAMPLES["cpu"])
+    length = ar.seq_len - 1
+    recipe = zoo.block_recipe(prof)
+    two_stream = Net("ar", ar.size, 2 * ar.seq_len, "grammar")
+    models = (*BLOCKS_SWEEP, 4)  # the scratch model at B = 4 too
+    return (*trained, *(training(two_stream, recipe.steps, recipe.batch_size) for _ in models),
+            *(passes(two_stream, size, n) for size in (1, *models)),  # bounds
+            *(passes(ar, length, n) for _ in models),  # own samples
+            passes(mdlm, math.ceil(n / 64), 64 * length), passes(mdlm, length, n),  # the MDLM
+            passes(mdlm, length, 32), passes(ar, length, 32),  # schedule vs architecture
+            passes(ar, 8 * length, 8),  # the cache replayed, timed
+            cached_ar(ar, n + 64, length), *(passes(ar, length, n) for _ in range(4 + 2)))
 
 
 def estimate_seconds(flops: float, device: Accelerator = T4, amp: bool = True,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8
+from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8, ch9
 
 
 @pytest.fixture(scope="module")
@@ -357,3 +357,25 @@ def test_cheapest_threshold():
     rows["fixed 13 steps"]["acc"] = 0.9  # no threshold within 1 point: the answer is None
     assert ch8.check_cheapest_threshold(None, rows)
     assert "None" in fails(ch8.check_cheapest_threshold, 0.7, rows)
+
+
+def test_block_mask():
+    def right(n, size):
+        blocks = (torch.arange(n) - 1).clamp(min=0) // size
+        b = blocks.repeat(2)
+        noisy = torch.arange(2 * n) < n
+        q, k = b[:, None], b[None, :]
+        qn, kn = noisy[:, None], noisy[None, :]
+        return (qn & kn & (q == k)) | (qn & ~kn & (k < q)) | (~qn & ~kn & (k <= q))
+
+    def sees_own_clean_block(n, size):  # a classic mistake: noisy -> clean of its own block
+        out = right(n, size)
+        blocks = ((torch.arange(n) - 1).clamp(min=0) // size)
+        out[:n, n:] = blocks[None, :] <= blocks[:, None]
+        return out
+
+    assert ch9.check_block_mask(right)
+    hint = fails(ch9.check_block_mask, sees_own_clean_block)
+    assert "noisy -> clean" in hint and "<" not in hint
+    assert "(2n, 2n)" in fails(ch9.check_block_mask, lambda n, size: torch.ones(n, n))
+    assert "empty" in fails(ch9.check_block_mask, ...)
