@@ -49,25 +49,34 @@ class Recompute:
         self.model, self.info = model, info
         self.block_size, self.shift = block_config(model)
         self.blocks = block_index(n, self.block_size, self.shift)
-        self.passes = 0
+        self.passes, self._inputs = 0, {}  # (first, start, end, rows) -> (positions, mask)
+        params = inspect.signature(model.forward).parameters  # transformers >= 5.2x: "cache"
+        self.cache_key = "cache" if "cache" in params else \
+            "past_key_values" if "past_key_values" in params else None
 
     def bounds(self, b: int) -> tuple[int, int]:
         where = (self.blocks == b).nonzero()[:, 0]
         return int(where[0]), int(where[-1]) + 1
 
+    def _positions_and_mask(self, rows, start, end, first, device):
+        """Position ids (rows, end - first) and the 4-D mask of `_run`, built once per shape."""
+        key = (first, start, end, rows, str(device))
+        if key not in self._inputs:
+            blocks = self.blocks.to(device)
+            q_pos, k_pos = torch.arange(first, end, device=device), torch.arange(end, device=device)
+            allow = allowed(blocks[q_pos], blocks[k_pos], q_pos >= start, k_pos >= start)
+            self._inputs[key] = (q_pos[None].expand(rows, -1),
+                                 attention_mask_for(self.model, allow, rows))
+        return self._inputs[key]
+
     def _run(self, x, start, end, first, cache=None):
         """Forward positions [first, end): [first, start) clean, [start, end) noisy; keys also
         the cached positions [0, first).  Returns the (B, end - first, V) float logits."""
-        blocks, dev = self.blocks.to(x.device), x.device
-        q_pos = torch.arange(first, end, device=dev)
-        k_pos = torch.arange(0, end, device=dev)
-        allow = allowed(blocks[q_pos], blocks[k_pos], q_pos >= start, k_pos >= start)
-        key = "cache" if "cache" in inspect.signature(self.model.forward).parameters \
-            else "past_key_values"
-        extra = {key: cache, "use_cache": True} if cache is not None else {}
+        pos, mask = self._positions_and_mask(len(x), start, end, first, x.device)
+        extra = {self.cache_key: cache, "use_cache": True} if cache is not None else \
+            {"use_cache": False}
         self.passes += 1
-        return self.model(input_ids=x[:, first:end], position_ids=q_pos[None].expand(len(x), -1),
-                          attention_mask=attention_mask_for(self.model, allow, len(x)),
+        return self.model(input_ids=x[:, first:end], position_ids=pos, attention_mask=mask,
                           **extra).logits.float()
 
     def _predictions(self, out, first, start, end, head):
@@ -93,8 +102,7 @@ class KVCache(Recompute):
 
     def __init__(self, model, info: TokenInfo, n: int):
         super().__init__(model, info, n)
-        params = inspect.signature(model.forward).parameters
-        if "cache" not in params and "past_key_values" not in params:
+        if self.cache_key is None:
             raise ValueError(f"{type(model).__name__} takes no key-value cache in transformers; "
                              "decode it with cache=False")
         from transformers import DynamicCache
@@ -168,16 +176,18 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     todo = [int(b) for b in blocks.unique() if bool((~fixed[:, blocks == b]).any())]
     masked, conf, nothing = ~fixed, fixed.double(), torch.zeros_like(fixed)
     start, frames, per_row = _frame(0, x, masked, conf, nothing, nothing), [], \
-        torch.zeros(len(x), dtype=torch.long)
+        torch.zeros(len(x), dtype=torch.long, device=device)
     done, tick, k = torch.zeros(len(x), dtype=torch.bool, device=device), time.perf_counter(), 0
     record, halt = cfg.record or callback_on_step_end is not None, False
     for b, n in zip(todo, step_plan(todo, cfg.steps), strict=True):
-        region = ~fixed & (blocks == b)[None]
+        cols = blocks == b
+        region = ~fixed & cols[None]
+        in_block = region[:, cols]  # (B, block length): the region, in the block's columns
         grid = rule.time_grid(n, options)
         for i in range(len(grid) - 1):
-            per_row += ((masked & region).any(1) & ~done).long().cpu()
+            per_row += ((masked & region).any(1) & ~done).long()
             logits = context.logits(x, b)  # (B, block length, V)
-            rows = logits[region[:, blocks == b]]  # (slots, V) this step may touch
+            rows = logits[in_block]  # (slots, V) this step may touch
             drawn = sample_filtered(rows, gen, cfg.temperature, cfg.top_k, cfg.top_p)
             proposal, p = x.clone(), torch.zeros_like(conf)
             proposal[region], p[region] = drawn, probability_of(rows, drawn)
@@ -211,4 +221,4 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     elif stop is not None:
         frames.append(_frame(k + 1, x, masked, conf, nothing, nothing))
     return Trajectory(decode_texts(tok, x, fixed), frames, start, fixed.cpu(), tok, name,
-                      context.passes, seconds, per_row)
+                      context.passes, seconds, per_row.cpu())
