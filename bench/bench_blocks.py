@@ -31,7 +31,7 @@ import torch
 from common import parser
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics as gm
+from diffusion_lab.worlds import grammar_metrics as gm
 
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -66,7 +66,7 @@ def oracle_passes(lang, tok, block_size: int, tau: float, n: int) -> tuple[float
     """(validity, passes per sentence) of a perfect block model: the grammar oracle decoded in
     blocks of ``block_size`` with the threshold rule, counting the passes up to the block that
     holds each row's first [EOS] (as the block sampler stops)."""
-    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+    from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
     run = dl.generate(GrammarOracleForMaskedLM(lang), tok, [""], length=16, steps=16,
                       block_size=block_size, strategy="threshold", threshold=tau, seed=0,
@@ -113,10 +113,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.cache_only:
-        cache_by_length(dl.grammar.book_language().tokenizer(), args.block_size, args.repeats)
+        tok = dl.worlds.grammar.book_language().tokenizer()
+        cache_by_length(tok, args.block_size, args.repeats)
         return
     prof = dl.profile("cpu")
-    lang = dl.grammar.book_language()
+    lang = dl.worlds.grammar.book_language()
     ar, tok, _ = dl.zoo.pretrained("grammar-ar", prof, progress=False)
     block, _, info = dl.zoo.pretrained_block(args.block_size, args.init, prof, progress=False)
     tok = with_eos(tok)

@@ -16,7 +16,7 @@ pytest.importorskip("diffusers", minversion="0.39")
 
 @pytest.fixture(scope="module")
 def tok():
-    return dl.grammar.book_language().tokenizer()
+    return dl.worlds.grammar.book_language().tokenizer()
 
 
 @pytest.fixture(scope="module")

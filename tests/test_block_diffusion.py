@@ -18,7 +18,7 @@ from diffusion_lab.denoiser import TokenInfo, ban
 
 @pytest.fixture(scope="module")
 def lang():
-    return dl.grammar.book_language()
+    return dl.worlds.grammar.book_language()
 
 
 @pytest.fixture(scope="module")
@@ -156,27 +156,6 @@ def test_training_lowers_the_loss(lang, tok):
     assert hist.final_loss(10) < 0.7 * sum(hist.loss[:5]) / 5
 
 
-def test_zoo_adapts_the_ar_model_and_trains_one_from_scratch(lang, monkeypatch, tmp_path):
-    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
-    prof = dl.profile("smoke")
-    ar, _, _ = dl.zoo.pretrained("grammar-ar", prof, progress=False)
-    models = {}
-    for init in ("ar", "scratch"):
-        model, tok, info = dl.zoo.pretrained_block(4, init, prof, progress=False)
-        assert info["trained_now"] and info["steps"] == dl.zoo.BLOCK_STEPS["smoke"]
-        assert bd.block_config(model) == (4, True) and info["eval"]
-        assert not dl.zoo.pretrained_block(4, init, prof, progress=False)[2]["trained_now"]
-        models[init] = model
-    # A2D starts from the AR model's weights: after a few steps they are still close to them
-    a2d, scratch = (dict(models[k].named_parameters()) for k in ("ar", "scratch"))
-    name, weight = "transformer.wte.weight", dict(ar.named_parameters())["transformer.wte.weight"]
-    assert (a2d[name] - weight).norm() < (scratch[name] - weight).norm()
-    with pytest.raises(ValueError, match="init must be one of"):
-        dl.zoo.pretrained_block(4, "bert", prof)
-    with pytest.raises(ValueError, match="block_size must be an int in"):
-        dl.zoo.pretrained_block(0, "ar", prof)
-
-
 def test_bad_input_is_named(tok):
     model = dl.tiny_ar(tok, "xs", 17)
     with pytest.raises(ValueError, match="block_size must be an int >= 1, got 0"):
@@ -186,4 +165,4 @@ def test_bad_input_is_named(tok):
     with pytest.raises(ValueError, match="as_block_model"):
         objectives.compute_loss("block_diffusion", model, torch.zeros(2, 17, dtype=torch.long),
                                 tok)
-    assert not bd.is_block_model(model) and "block_diffusion" in dl.OBJECTIVES
+    assert not bd.is_block_model(model) and "block_diffusion" in objectives.OBJECTIVES

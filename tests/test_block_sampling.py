@@ -14,7 +14,7 @@ from diffusion_lab import block_sampling as bs
 
 @pytest.fixture(scope="module")
 def tok():
-    return dl.grammar.book_language().tokenizer()
+    return dl.worlds.grammar.book_language().tokenizer()
 
 
 def block_model(tok, block_size, shift, seed=0):

@@ -204,15 +204,3 @@ def test_random_remask_always_runs_all_its_steps(model, tok):
         traj = dl.generate(model, tok, [""], length=8, steps=10, strategy="random_remask",
                            seed=seed)
         assert traj.num_steps == 10
-
-
-def test_the_zoo_key_follows_code_not_prose():
-    from diffusion_lab import zoo
-
-    code = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
-    prose = 'def f(x):\n    """Twice x, reworded."""\n    # a new comment\n    return 2 * x\n'
-    changed = 'def f(x):\n    """Double."""\n    return 3 * x\n'
-    assert zoo.code_fingerprint(code) == zoo.code_fingerprint(prose)
-    assert zoo.code_fingerprint(code) != zoo.code_fingerprint(changed)
-    prof = dl.profile("smoke")
-    assert zoo._key("mdlm", prof) != zoo._key("mdlm", prof.with_(lr=1e-3))  # settings count
