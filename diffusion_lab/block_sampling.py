@@ -39,7 +39,8 @@ from .categorical import probability_of, sample_filtered
 from .denoiser import TokenInfo, ban
 from .settings import SampleSettings
 from .strategies import StepContext, get_strategy, leave_no_mask
-from .trajectory import Trajectory, decode_texts
+from .runtime import seed_or_random
+from .trajectory import Frame, Trajectory, decode_texts
 
 
 class Recompute:
@@ -143,6 +144,11 @@ def step_plan(free_blocks: list[int], steps: int) -> list[int]:
     return [per + (i < extra) for i in range(len(free_blocks))]
 
 
+def _frame(step, x, masked, conf, revealed, remasked) -> Frame:
+    return Frame(step, x.cpu().clone(), masked.cpu().clone(), conf.float().cpu().clone(),
+                 revealed.cpu().clone(), remasked.cpu().clone())
+
+
 @torch.no_grad()
 def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
                     settings: SampleSettings | None = None, *, cache: bool = True,
@@ -156,7 +162,7 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     ``seed``, ``num_samples``, ``record`` and the strategy's options); ``block_size`` must be
     left out (the model's own).  ``cache=False`` recomputes the prefix at every step;
     ``callback_on_step_end(step, frame)`` as in `sampling.generate` (True stops)."""
-    from .sampling import _frame, _settings, check_prompts, prepare
+    from .sampling import _settings, check_prompts, prepare
 
     cfg = _settings(settings, kwargs)
     check_prompts(model, prompts, cfg.length)
@@ -167,8 +173,7 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     options = rule.resolve_options(name, cfg.options)
     prompts = [p for p in prompts for _ in range(cfg.num_samples)]
     device, info = next(model.parameters()).device, TokenInfo.from_tokenizer(tok)
-    gen = torch.Generator(device=device).manual_seed(
-        cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31, (1,))))
+    gen = torch.Generator(device=device).manual_seed(seed_or_random(cfg.seed))
     x, fixed = (t.to(device) for t in prepare(tok, prompts, cfg.length))
     stop = tok.convert_tokens_to_ids(stop_token) if stop_token else tok.eos_token_id
     context = (KVCache if cache else Recompute)(model.eval(), info, x.shape[1])
@@ -191,8 +196,9 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
             drawn = sample_filtered(rows, gen, cfg.temperature, cfg.top_k, cfg.top_p)
             proposal, p = x.clone(), torch.zeros_like(conf)
             proposal[region], p[region] = drawn, probability_of(rows, drawn)
-            ctx = StepContext(x, masked, region, proposal, p, conf, grid[i], grid[i + 1], i,
-                              len(grid) - 1, gen, options)
+            ctx = StepContext(x=x, masked=masked, region=region, proposal=proposal, p=p,
+                              conf=conf, t=grid[i], s=grid[i + 1], step=i, n=len(grid) - 1,
+                              generator=gen, options=options)
             update, remask = leave_no_mask(ctx, *rule.rule(ctx))
             x_new = torch.where(update, proposal, x).masked_fill(remask, info.mask_id)
             conf = torch.where(update, p, conf).masked_fill(remask, 0.0)
