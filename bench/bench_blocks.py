@@ -24,7 +24,6 @@ Prints validity, passes per sentence, ms per sentence and the AR / block time ra
 
 from __future__ import annotations
 
-import copy
 import time
 
 import torch
@@ -36,21 +35,13 @@ from diffusion_lab.worlds import grammar_metrics as gm
 THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
-def with_eos(tok):
-    """A copy of the grammar tokenizer whose ``eos_token`` is the grammar's [EOS], so that the
-    AR sampler stops there (issue 24 makes it the default)."""
-    tok = copy.deepcopy(tok)
-    tok.eos_token = "[EOS]"
-    return tok
-
-
 def sample(model, tok, n: int, batch: int, seed: int = 0, **kw):
     """(texts, passes per row, seconds) for n unconditional sentences in batches of ``batch``."""
     texts, passes, seconds = [], [], 0.0
     for i in range(0, n, batch):
         tick = time.perf_counter()
         run = dl.generate(model, tok, [""], length=16, seed=seed + i, num_samples=batch,
-                          record=False, **kw)
+                          record=False, stop="[EOS]", **kw)
         seconds += time.perf_counter() - tick
         texts += run.texts
         if run.passes_per_row is not None:
@@ -120,7 +111,6 @@ def main() -> None:
     lang = dl.worlds.grammar.book_language()
     ar, tok, _ = dl.zoo.pretrained("grammar-ar", prof, progress=False)
     block, _, info = dl.zoo.pretrained_block(args.block_size, args.init, prof, progress=False)
-    tok = with_eos(tok)
     ar_texts, ar_passes, _ = sample(ar, tok, args.samples, 50)
     ar_valid = validity(lang, ar_texts)
     print(f"AR (KV cache): validity {ar_valid:.3f}, {ar_passes.mean():.2f} passes per sentence "

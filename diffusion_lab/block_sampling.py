@@ -21,9 +21,10 @@ the masks after it, so the prefix's keys and values change at every step and a c
 an approximation (Fast-dLLM's), not this.
 
 Rows of a batch share the block boundaries (absolute positions, as in training); a prompt's
-tokens are fixed slots of the blocks they fall in.  With a ``stop_token`` (the tokenizer's
-``eos_token`` by default), decoding ends after the block in which every row has written it,
-and the slots after it become that token, as ``ar_sampling`` does.
+tokens are fixed slots of the blocks they fall in.  With a stop token (``stop="[EOS]"``, as
+for the AR sampler; the tokenizer's ``eos_token`` by default), decoding ends after the block in
+which every row has written it, and the slots after it become that token, as ``ar_sampling``
+does.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from collections.abc import Sequence
 
 import torch
 
+from .ar_sampling import stop_token_id
 from .block_diffusion import allowed, attention_mask_for, block_config, block_index
 from .categorical import probability_of, sample_filtered
 from .denoiser import TokenInfo, ban
+from .runtime import seed_or_random
 from .settings import SampleSettings
 from .strategies import StepContext, get_strategy, leave_no_mask
-from .runtime import seed_or_random
 from .trajectory import Frame, Trajectory, decode_texts
 
 
@@ -152,10 +154,11 @@ def _frame(step, x, masked, conf, revealed, remasked) -> Frame:
 @torch.no_grad()
 def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
                     settings: SampleSettings | None = None, *, cache: bool = True,
-                    stop_token: str | None = None, callback_on_step_end=None,
+                    stop: str | None = None, callback_on_step_end=None,
                     **kwargs) -> Trajectory:
     """Sample a block model block by block (module docstring); returns a `Trajectory` whose
-    ``passes_per_row`` counts, per row, the passes until its block with ``stop_token``.
+    ``passes_per_row`` counts, per row, the passes until its block with the stop token
+    (``stop``, e.g. ``"[EOS]"``, else the tokenizer's ``eos_token``: `ar_sampling.stop_token_id`).
 
     Keyword arguments as `sampling.generate` (``length``, ``steps`` shared among the blocks to
     decode, ``strategy`` (default ``"threshold"``), ``temperature``, ``top_k``, ``top_p``,
@@ -175,7 +178,7 @@ def generate_blocks(model, tok, prompts: Sequence[str] = ("",),
     device, info = next(model.parameters()).device, TokenInfo.from_tokenizer(tok)
     gen = torch.Generator(device=device).manual_seed(seed_or_random(cfg.seed))
     x, fixed = (t.to(device) for t in prepare(tok, prompts, cfg.length))
-    stop = tok.convert_tokens_to_ids(stop_token) if stop_token else tok.eos_token_id
+    stop = stop_token_id(tok, stop)
     context = (KVCache if cache else Recompute)(model.eval(), info, x.shape[1])
     blocks = context.blocks.to(device)
     todo = [int(b) for b in blocks.unique() if bool((~fixed[:, blocks == b]).any())]

@@ -37,7 +37,7 @@ def test_scheduler_commits_what_the_threshold_rule_commits(tok, sharp_model, thr
         sharp_model, tok, prompts, length=16, threshold=threshold, temperature=0.0)
     run = block_sampling.generate_blocks(
         sharp_model, tok, prompts, length=16, steps=16, strategy="threshold",
-        threshold=threshold, top_k=1, seed=0, stop_token=None)
+        threshold=threshold, top_k=1, seed=0, stop=None)
     assert torch.equal(ids.cpu(), run.ids)
     ours = [f.revealed for f in run.frames]
     assert len(commits) == len(ours), "the same number of steps"
@@ -54,5 +54,5 @@ def test_fewer_steps_than_the_block_commit_the_schedules_count(tok, sharp_model)
     assert all(int(c.sum(1).min()) >= 2 for c in commits)
     run = block_sampling.generate_blocks(sharp_model, tok, [""] * 3, length=16, steps=8,
                                          strategy="threshold", threshold=0.999, top_k=1,
-                                         seed=0, stop_token=None)
+                                         seed=0, stop=None)
     assert min(int(f.revealed.sum(1).min()) for f in run.frames) == 1

@@ -92,7 +92,7 @@ def test_dl_generate_decodes_a_block_model_and_stops_at_the_stop_token(tok):
     assert all("[MASK]" not in t for t in run.texts)
     eos = tok.convert_tokens_to_ids("[EOS]")
     stopped = bs.generate_blocks(model, tok, [""], length=16, steps=16, seed=0, num_samples=6,
-                                 stop_token="[EOS]")
+                                 stop="[EOS]")
     ids = stopped.ids[:, 1:]
     after = (ids == eos).cumsum(1) > 0
     assert bool((ids[after] == eos).all()), "after a row's [EOS] every slot is [EOS]"
