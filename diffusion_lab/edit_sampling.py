@@ -1,17 +1,21 @@
 r"""Sampling an Edit Flow: tau-leaping on the chain of insertions, deletions and substitutions.
 
 From time $t$ to $t + h$ every edit the model offers at $x_t$ (`edit_model`) happens
-independently with the chance its rate gives it (Euler / tau-leaping, as Havasi et al. 2025
-sample):
+independently with the chance its rate gives it, at most once per place (the first-order Euler
+step Havasi et al. 2025 sample with):
 
-$$ n^{\mathrm{ins}}_i \sim \mathrm{Poisson}\big(h\,\lambda^{\mathrm{ins}}_i\big)
-   \text{ words from } Q^{\mathrm{ins}}_i, \qquad
+$$ P(\mathrm{ins}_i) = \min(1, h\,\lambda^{\mathrm{ins}}_i) \text{ of a word from }
+   Q^{\mathrm{ins}}_i, \qquad
    P(\mathrm{del}_i) = h\,\lambda^{\mathrm{del}}_i, \quad
    P(\mathrm{sub}_i) = h\,\lambda^{\mathrm{sub}}_i \text{ to a word from } Q^{\mathrm{sub}}_i, $$
 
 with $\lambda = \hat\lambda / (1 - t)$ (`edit_flows.rate_scale`; a token's two chances are
 scaled down together if they pass 1), and all of a step's edits are applied at once: words
-after an insertion shift right, words after a deletion shift left.  On a uniform grid of $K$
+after an insertion shift right, words after a deletion shift left.  At most one word per gap
+per step (``insertions="one"``): a Poisson number of words drawn independently from one
+$Q^{\mathrm{ins}}_i$ (``insertions="poisson"``, exact tau-leaping) writes two copies of the
+likeliest word side by side — on the book's grammar it halves the share of valid sentences
+(`bench/bench_edit_flows.py`).  On a uniform grid of $K$
 steps the last one has $h / (1 - t) = 1$: every edit the model still expects is made, as the
 masked sampler's last step reveals every slot left.
 
@@ -66,12 +70,18 @@ class EditRun:
     open: torch.Tensor  # (B, W) insertions may follow this token
     max_length: int  # words (anchor not counted)
     temperature: float
+    insertions: str  # "one" per gap per step, or a "poisson" number
     gen: torch.Generator
     pad_id: int
     passes: int = 0
 
 
-def _check(model, steps, t_start, max_length, temperature) -> int:
+INSERTIONS = ("one", "poisson")
+
+
+def _check(model, steps, t_start, max_length, temperature, insertions) -> int:
+    if insertions not in INSERTIONS:
+        raise ValueError(f"insertions must be one of {list(INSERTIONS)}, got {insertions!r}")
     if not is_edit_model(model):
         raise TypeError(f"model must be an edit model (dl.edit_model.tiny_edit), got "
                         f"{type(model).__name__}")
@@ -89,7 +99,7 @@ def _check(model, steps, t_start, max_length, temperature) -> int:
 
 
 def start(model, tok, prompts: Sequence[str], *, max_length: int, temperature: float,
-          seed: int | None) -> EditRun:
+          seed: int | None, insertions: str = "one") -> EditRun:
     """The rows before the first step (see the module for what a prompt means)."""
     if isinstance(prompts, str) or not isinstance(prompts, Sequence) or not prompts or not all(
             isinstance(p, str) for p in prompts):
@@ -122,8 +132,8 @@ def start(model, tok, prompts: Sequence[str], *, max_length: int, temperature: f
         froz[i, 1:1 + len(f)] = torch.tensor(f, dtype=torch.bool)
         ope[i, :len(o)] = torch.tensor(o, dtype=torch.bool)
     lengths = torch.tensor([1 + len(w) for w in rows])
-    return EditRun(model.eval(), ids, lengths, froz, ope, max_length, float(temperature), gen,
-                   tok.pad_token_id)
+    return EditRun(model.eval(), ids, lengths, froz, ope, max_length, float(temperature),
+                   insertions, gen, tok.pad_token_id)
 
 
 def _draw(logits: torch.Tensor, n: int, run: EditRun) -> torch.Tensor:
@@ -152,7 +162,10 @@ def edit_step(run: EditRun, t: float, s: float, step: int) -> EditFrame:
     dele = editable & (u < lam[..., 1] / both)
     sub = editable & ~dele & (u < (lam[..., 1] + lam[..., 2]) / both)
     sub_tok = _draw(out.sub_logits.cpu(), 1, run)[..., 0]
-    count = torch.poisson(lam[..., 0].clamp(max=run.max_length), generator=run.gen).long()
+    if run.insertions == "poisson":
+        count = torch.poisson(lam[..., 0].clamp(max=run.max_length), generator=run.gen).long()
+    else:  # at most one word per gap per step
+        count = (torch.rand((b, w), generator=run.gen, dtype=torch.float64) < lam[..., 0]).long()
     count = count * (valid & run.open)
     keep = valid & ~dele
     room = (run.max_length + 1 - keep.sum(1)).clamp(min=0)  # the length bound
@@ -203,20 +216,22 @@ def _still(run: EditRun, step: int, t: float) -> EditFrame:
 @torch.no_grad()
 def generate_edits(model, tok, prompts: Sequence[str] = ("",), *, steps: int = 32,
                    t_start: float = 0.0, max_length: int | None = None, num_samples: int = 1,
-                   temperature: float = 1.0, seed: int | None = None, record: bool = True
-                   ) -> EditTrajectory:
+                   temperature: float = 1.0, seed: int | None = None, record: bool = True,
+                   insertions: str = "one") -> EditTrajectory:
     """Sample ``num_samples`` texts per prompt with an edit model; return an `EditTrajectory`.
 
     ``steps``: the edit budget, one forward pass each, on a uniform grid from ``t_start`` to 1.
     ``max_length``: the longest sequence in words (default: what the model sees); insertions
     that would pass it are dropped, the rightmost first.  A bound below a prompt's words, or a
     budget below one step, is a ValueError naming it.  ``record=False`` keeps only the last
-    frame."""
-    max_length = _check(model, steps, t_start, max_length, temperature)
+    frame; ``insertions``: ``"one"`` word per gap per step, or ``"poisson"`` (see the
+    module)."""
+    max_length = _check(model, steps, t_start, max_length, temperature, insertions)
     check_int(num_samples, "num_samples", 1)
     prompts = [p for p in prompts for _ in range(num_samples)] if not isinstance(
         prompts, str) else prompts
-    run = start(model, tok, prompts, max_length=max_length, temperature=temperature, seed=seed)
+    run = start(model, tok, prompts, max_length=max_length, temperature=temperature, seed=seed,
+                insertions=insertions)
     first = _still(run, 0, float(t_start))
     grid = torch.linspace(float(t_start), 1.0, steps + 1, dtype=torch.float64).tolist()
     frames, totals = [], {}

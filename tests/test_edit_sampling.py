@@ -88,6 +88,20 @@ def test_revision_starts_from_the_prompt_and_may_change_every_word(setup):
     assert int(traj.edits["deleted"].sum()) > 0 and int(traj.edits["substituted"].sum()) > 0
 
 
+def test_one_insertion_per_gap_per_step_unless_poisson(setup):
+    model, tok = setup
+    for rule in ("one", "poisson"):
+        traj = generate_edits(model, tok, [""], steps=3, num_samples=64, seed=4, insertions=rule)
+        longest = 0  # the longest run of words inserted side by side in one step
+        for frame in traj.frames:
+            for row in frame.view_kind.tolist():
+                streak = 0
+                for kind in row:
+                    streak = streak + 1 if kind == et.INSERTED else 0
+                    longest = max(longest, streak)
+        assert longest == 1 if rule == "one" else longest >= 2, (rule, longest)
+
+
 def test_a_seed_gives_the_same_run(setup):
     model, tok = setup
     a = generate_edits(model, tok, [""], steps=5, num_samples=8, seed=7)
@@ -115,6 +129,8 @@ def test_bad_input_names_the_argument(setup):
         generate_edits(model, tok, [""], t_start=1.0)
     with pytest.raises(ValueError, match="temperature"):
         generate_edits(model, tok, [""], temperature=0)
+    with pytest.raises(ValueError, match="insertions"):
+        generate_edits(model, tok, [""], insertions="many")
     with pytest.raises(TypeError, match="prompts"):
         generate_edits(model, tok, "a dog")
     with pytest.raises(TypeError, match="edit model"):

@@ -1,6 +1,7 @@
 r"""The recipe book: every model the zoo trains, one frozen record each.
 
-A `Recipe` says what is trained (``factory``: `models.tiny_mlm` or `models.tiny_ar`; the training
+A `Recipe` says what is trained (``factory``: `models.tiny_mlm`, `models.tiny_ar` or
+`edit_model.tiny_edit`; the training
 ``objective``), on what (``data``: the profile's character corpus, the sentences of
 ``grammar.book_language()`` or the question-answer pairs of ``qa``), from what start (``init_std``:
 `symmetry_breaking_init`) and with what budget per profile (`Budget`: steps, batch size, learning
@@ -17,13 +18,15 @@ recipe              factory      objective  data      budget (cpu profile)
 ``ar``              tiny_ar      ar         corpus    the profile's
 ``grammar-mdlm``    tiny_mlm     mdlm       grammar   1500 steps, batch 64, lr 3e-3; std-1 init
 ``grammar-ar``      tiny_ar      ar         grammar   500 steps, batch 64, lr 3e-3
+``grammar-edit``    tiny_edit    edit_flow  grammar   grammar-mdlm's budget and init
 ``qa-diffusion``    tiny_mlm     sft        qa        size s, seq_len 20, 1000 steps, batch 64
 ``qa-ar``           tiny_ar      sft        qa        the same
 ==================  ===========  =========  ========  ============================================
 
 The four character models share the corpus, tokenizer, size, sequence length, batch size and
 step count of the profile, so comparisons between them are at equal compute (equal tokens seen);
-the two grammar models share all but the step count; the two QA models share everything.
+the two grammar models share all but the step count (the edit model of chapter 10 has the
+MDLM's budget to the step); the two QA models share everything.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from ..worlds import qa
 from ..worlds.grammar import book_language
 from .profiles import Profile
 
-FACTORIES = ("tiny_mlm", "tiny_ar")
+FACTORIES = ("tiny_mlm", "tiny_ar", "tiny_edit")
 DATA = ("corpus", "grammar", "qa")  # the profile's text, the book language, question-answer pairs
 
 
@@ -134,6 +137,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("grammar-mdlm", "tiny_mlm", "mdlm", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
            init_std=EMBEDDING_STD),
     Recipe("grammar-ar", "tiny_ar", "ar", "grammar", GRAMMAR_BUDGETS["grammar-ar"]),
+    # Edit Flows (chapter 10) against the fixed canvas at the same budget: grammar-mdlm's
+    # steps, batch, lr, warmup, size and wide-embedding start.
+    Recipe("grammar-edit", "tiny_edit", "edit_flow", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
+           init_std=EMBEDDING_STD),
     Recipe("qa-diffusion", "tiny_mlm", "sft", "qa", QA_BUDGETS, evaluate=False),
     Recipe("qa-ar", "tiny_ar", "sft", "qa", QA_BUDGETS, evaluate=False),
 )}

@@ -13,6 +13,8 @@ profile — is one record of the recipe book (`recipes`):
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
   (the MDLM trains longer and starts from wide token embeddings,
   `recipes.symmetry_breaking_init`), for the chapter on parallel decoding and the intro
+* ``"grammar-edit"`` — an Edit Flow (`edit_model.tiny_edit`, objective ``"edit_flow"``) on the
+  same sentences with the grammar MDLM's budget, for the chapter on writing by edits
 
 and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
 (``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
@@ -39,6 +41,8 @@ from .. import (
     categorical,
     data,
     denoiser,
+    edit_flows,
+    edit_model,
     models,
     noise,
     objectives,
@@ -47,6 +51,7 @@ from .. import (
     tokenization,
 )
 from .. import train as train_module
+from ..edit_model import tiny_edit
 from ..models import load, save, tiny_ar, tiny_mlm
 from ..runtime import cache_dir, file_lock, get_device, seed_everything
 from ..train import train
@@ -57,7 +62,8 @@ from .profiles import profile as get_profile
 
 TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
                  train_module, runtime.seed_everything)
-FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar}
+FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar, "tiny_edit": tiny_edit}
+FACTORY_CODE = {"tiny_edit": (edit_flows, edit_model)}  # code only that factory's models run
 WORLDS = {"corpus": (), "grammar": (grammar,), "qa": (qa,)}  # what a recipe's data is made of
 QA_KINDS = ("diffusion", "ar")
 
@@ -124,7 +130,7 @@ def training_code(plan: recipes.Plan) -> tuple:
     builders and world, and the initialisation."""
     init = (recipes.symmetry_breaking_init,) if plan.recipe.init_std is not None else ()
     return (*TRAINING_CODE, train_model, recipes.texts, recipes.tokenizer,
-            *WORLDS[plan.recipe.data], *init)
+            *WORLDS[plan.recipe.data], *init, *FACTORY_CODE.get(plan.recipe.factory, ()))
 
 
 def key(plan: recipes.Plan) -> str:
