@@ -39,7 +39,7 @@ N1 = torch.tensor([4, 2, 1])
                                       ef.Coupling(2, 0.0)])
 def test_applying_the_remaining_edits_to_x_t_gives_x_1(coupling):
     kinds = set()
-    for z0, z1, zt in draws(X1, N1, coupling):
+    for _z0, z1, zt in draws(X1, N1, coupling):
         x, lengths = ef.strip(zt, ANCHOR, PAD_ID)
         edits = ef.remaining_edits(zt, z1)
         kinds |= set(edits.kind.tolist())
