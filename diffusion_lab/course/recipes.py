@@ -68,7 +68,8 @@ class Recipe:
     None means the profile's own ``train_steps``, ``batch_size``, ``lr``, ``warmup``,
     ``seq_len`` and ``model_size``.  ``evaluate``: held-out loss at the end and a checkpoint every
     quarter of the run (a disconnected Colab resumes).  ``init_std``: token embeddings re-drawn
-    from $\mathcal N(0, \mathrm{std}^2)$ before training (`symmetry_breaking_init`)."""
+    from $\mathcal N(0, \mathrm{std}^2)$ before training (`symmetry_breaking_init`).
+    ``loss_options``: keyword options of the objective's loss (``TrainSettings.loss_options``)."""
 
     name: str
     factory: str
@@ -77,6 +78,7 @@ class Recipe:
     budgets: Mapping[str, Budget] | None = None
     init_std: float | None = None
     evaluate: bool = True
+    loss_options: Mapping[str, object] | None = None
 
     def budget(self, prof: Profile) -> Budget:
         """This recipe's `Budget` under ``prof``."""
@@ -99,8 +101,10 @@ class Plan:
 
     def identity(self) -> dict:
         """What the trained weights depend on, as JSON-able data (the zoo's cache key hashes it;
-        the other profiles' budgets and the progress bar are left out)."""
-        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k != "budgets"}
+        the other profiles' budgets and the progress bar are left out, and the recipe's loss
+        options are in the settings)."""
+        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items()
+                  if k not in ("budgets", "loss_options")}  # the settings hold loss_options
         settings = dataclasses.asdict(self.settings)
         settings.pop("progress")
         return {"recipe": recipe, "corpus": self.corpus, "size": self.size, "settings": settings}
@@ -138,9 +142,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            init_std=EMBEDDING_STD),
     Recipe("grammar-ar", "tiny_ar", "ar", "grammar", GRAMMAR_BUDGETS["grammar-ar"]),
     # Edit Flows (chapter 10) against the fixed canvas at the same budget: grammar-mdlm's
-    # steps, batch, lr, warmup, size and wide-embedding start.
+    # steps, batch, lr, warmup, size and wide-embedding start.  Its loss is divided by the
+    # rate factor 1 / (1 - t) at each t (`edit_flows.edit_loss_terms`, weighting="flat"): the
+    # same minimiser, less variance (bench/bench_edit_flows.py --weighting).
     Recipe("grammar-edit", "tiny_edit", "edit_flow", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
-           init_std=EMBEDDING_STD),
+           init_std=EMBEDDING_STD, loss_options={"weighting": "flat"}),
     Recipe("qa-diffusion", "tiny_mlm", "sft", "qa", QA_BUDGETS, evaluate=False),
     Recipe("qa-ar", "tiny_ar", "sft", "qa", QA_BUDGETS, evaluate=False),
 )}
@@ -167,7 +173,8 @@ def plan(kind: str | Recipe, prof: Profile, *, corpus_name: str | None = None,
     n = steps or b.steps
     seq_len = b.seq_len if recipe.data != "grammar" else book_language().max_len + 1
     settings = TrainSettings(objective=recipe.objective, steps=n, batch_size=b.batch_size,
-                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup)
+                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup,
+                             loss_options=dict(recipe.loss_options or {}))
     if recipe.evaluate:
         settings = settings.with_(eval_every=n, checkpoint_every=max(1, n // 4))
     corpus = {"corpus": corpus_name or prof.corpus}.get(recipe.data, recipe.data)
