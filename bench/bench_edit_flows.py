@@ -35,7 +35,7 @@ def step_cost(repeats: int, device) -> dict[str, float]:
     out = {}
     for name, factory, objective in (("mdlm", dl.tiny_mlm, "mdlm"),
                                      ("edit", tiny_edit, "edit_flow")):
-        def run():
+        def run(factory=factory, objective=objective):
             model = factory(tok, "s", lang.max_len + 1)
             dl.train(model, tok, texts, objective=objective, steps=20, batch_size=64,
                      seq_len=lang.max_len + 1, lr=3e-3, warmup=5, progress=False, device=device)
