@@ -10,6 +10,7 @@ import torch
 import diffusion_lab as dl
 from diffusion_lab.classroom.exercises import (
     ExerciseFailed,
+    ch0,
     ch1,
     ch3,
     ch4,
@@ -30,6 +31,24 @@ def fails(check, *args, **kwargs) -> str:
     with pytest.raises(ExerciseFailed) as err:
         check(*args, **kwargs)
     return str(err.value)
+
+
+def test_scratch_bound(monkeypatch):
+    from diffusion_lab.course import scratch
+
+    monkeypatch.setattr(ch0, "HELD_OUT_SIZE", 500)  # the chapter's 2000 sentences, cut for time
+    torch.manual_seed(0)
+    model = scratch.Denoiser()
+    held, g = scratch.lang.sample_ids(500, seed=2), torch.Generator().manual_seed(9)
+    with torch.no_grad():  # a student's estimate: 16 draws of independent t, the scratch loss
+        right = scratch.L * sum(scratch.mdlm_loss(
+            model, held, torch.rand(500, generator=g, dtype=torch.float64).clamp(min=1e-3), g)
+            .item() for _ in range(16)) / 16
+    assert ch0.check_bound(right, model)
+    assert "per token" in fails(ch0.check_bound, right / scratch.L, model)
+    assert "bits" in fails(ch0.check_bound, right / math.log(2), model)
+    assert "more than" in fails(ch0.check_bound, right - 3.0, model)
+    assert "empty" in fails(ch0.check_bound, ..., model)
 
 
 def test_split_fractions(tok):

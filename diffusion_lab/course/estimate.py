@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 
@@ -93,7 +94,8 @@ def measure_pass(model, seq_len: int, backward: bool = True) -> PassCost:
 class Net:
     """A network as far as its cost goes: ``kind`` "mlm" (`models.tiny_mlm`), "ar"
     (`models.tiny_ar`) or "oracle" (`GrammarOracleForMaskedLM` of the book language); ``size``;
-    ``seq_len``, the positions it sees (the anchor included); ``vocab``, its tokenizer: "char"
+    ``seq_len``, the positions it sees (the anchor included; "scratch": chapter 0's
+    `scratch.Denoiser`, no anchor); ``vocab``, its tokenizer: "char"
     (the profile's corpus), "grammar" (the book language's words) or "qa" (the QA models' BPE)."""
 
     kind: str
@@ -108,12 +110,28 @@ class Net:
         from ..worlds.grammar_oracle import GrammarOracleForMaskedLM
         from . import recipes
 
+        if self.kind == "scratch":
+            return _ScratchDenoiser()
         if self.kind == "oracle":
             return GrammarOracleForMaskedLM(book_language(self.seq_len - 1))
         kind = {"char": "mdlm", "qa": "qa-diffusion", "grammar": "grammar-mdlm"}[self.vocab]
         tok = recipes.tokenizer(recipes.plan(kind, prof))
         factory = models.tiny_ar if self.kind == "ar" else models.tiny_mlm
         return factory(tok, size=self.size, max_length=self.seq_len)
+
+
+class _ScratchDenoiser(torch.nn.Module):
+    """Chapter 0's from-scratch denoiser behind the interface `measure_pass` reads."""
+
+    def __init__(self):
+        from . import scratch
+
+        super().__init__()
+        self.net = scratch.Denoiser()
+        self.config = SimpleNamespace(vocab_size=scratch.V + 1)
+
+    def forward(self, input_ids: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.net(input_ids))
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,7 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
     student = training(mlm, prof.quick_steps, prof.batch_size // 4)  # chapter 7's fine-tuning
     return {
         "00_intro": Work(_intro(prof)),
+        "00_from_scratch": Work(_from_scratch(prof)),
         "01_mlm": Work((zoo_mlm, passes(mlm, 10, prof.eval_blocks))),
         "02_gibbs": Work((zoo_mlm, zoo_ar, sweeps(3 * (1 + 1 / 4 + 4)),
                           passes(mlm, prof.gen_length, 8))),
@@ -209,6 +228,25 @@ def _intro(prof: Profile) -> tuple[Job, ...]:
     length = mdlm.seq_len - 1
     return (*trained, passes(mdlm, length, 16), cached_ar(ar, 1, length),
             passes(mdlm, length // 2, 1))
+
+
+# chapter 0's training steps and sentences per measurement (STEPS, N in its set-up cell)
+FROM_SCRATCH_RUNS = {"smoke": (30, 100), "cpu": (2000, 1000), "gpu": (2000, 1000)}
+
+
+def _from_scratch(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 0, all on the CPU (its code never moves to a GPU): two trainings of the scratch
+    denoiser (batch 64), then n sentences sampled at K = L (trained, untrained, exercises 3
+    and 4), K = 1, 2, 4, 8 and twice K = 4 (exercise 1), and the held-out bounds."""
+    from ..worlds.grammar import book_language
+
+    steps, n = FROM_SCRATCH_RUNS.get(prof.name, FROM_SCRATCH_RUNS["cpu"])
+    length = book_language().max_len
+    net, cpu = Net("scratch", "64x4", length, "grammar"), COLAB_CPU
+    trained = Job(net, steps * 64, steps, train=True, device=cpu)
+    sampling = passes(net, 4 * length + 1 + 2 + 4 + 8 + 2 * 4, n, cpu)
+    bounds = passes(net, 2 + 2 * 16, 2000, cpu)  # exercise 3's two bounds, exercise 4's check
+    return trained, trained, sampling, bounds, passes(net, 2, 256, cpu)  # the library check
 
 
 def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
