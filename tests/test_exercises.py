@@ -19,6 +19,7 @@ from diffusion_lab.classroom.exercises import (
     ch6,
     ch7,
     ch8,
+    ch10,
 )
 
 
@@ -387,3 +388,21 @@ def test_cheapest_threshold():
     rows["fixed 13 steps"]["acc"] = 0.9  # no threshold within 1 point: the answer is None
     assert ch8.check_cheapest_threshold(None, rows)
     assert "None" in fails(ch8.check_cheapest_threshold, 0.7, rows)
+
+
+def test_length_kl():
+    from diffusion_lab.worlds import grammar_edits as ge
+
+    lang = dl.worlds.grammar.book_language()
+    lengths = torch.tensor([len(s.split()) for s in lang.sample(200, seed=0)] + [4] * 50)
+    right = ge.length_kl(lengths, lang)
+    assert ch10.check_length_kl(right, lengths, lang)
+    assert "bits" in fails(ch10.check_length_kl, right / math.log(2), lengths, lang)
+    p = ge.length_distribution(lang)
+    q = torch.bincount(lengths, minlength=lang.max_len + 1).double() / len(lengths)
+    keep = (p > 0) & (q > 0)
+    raw = float((p[keep] * (p[keep] / q[keep]).log()).sum())
+    assert "smoothing" in fails(ch10.check_length_kl, raw, lengths, lang)
+    assert "negative" in fails(ch10.check_length_kl, -right, lengths, lang)
+    assert "not KL" in fails(ch10.check_length_kl, right + 0.5, lengths, lang)
+    assert "empty" in fails(ch10.check_length_kl, ..., lengths, lang)
