@@ -207,6 +207,7 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
         "06_remasking": Work((zoo_mlm, zoo_mlm, zoo_ar, quick, quick, quick, quick, sweeps(20))),
         "07_pretrained_race": Work((zoo_mlm, zoo_mlm, zoo_mlm, zoo_ar, student, sweeps(8)), hub),
         "08_answering": Work(_answering(prof)),
+        "10_edits": Work(_edits(prof)),
     }
 
 
@@ -272,6 +273,25 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
                    *(passes(oracle, k, rows, cpu) for k, rows in sweeps),
                    passes(oracle, 2 * (length // 4), n, cpu))  # exercise 2: two samplers
     return model_jobs + oracle_jobs
+
+
+# chapter 10's sentences per measurement (N in its set-up cell), per profile
+EDITS_SAMPLES = {"smoke": 40, "cpu": 300, "gpu": 2000}
+
+
+def _edits(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 10: the edit model trained with the grammar MDLM's budget (costed as the MDLM's
+    encoder at its length plus the start's two junk words; its heads are the same size), the
+    MDLM too in a fresh runtime; then n sentences per measurement: whole sentences (edit model
+    16 + 32 steps, MDLM 16), the two examples (16 and 8 steps), two kinds of repair (8 steps
+    each, both models), infill (edit 16, MDLM twice 3) and exercise 2 (8 steps each)."""
+    mdlm, _, trained = _grammar_models(prof)
+    n = EDITS_SAMPLES.get(prof.name, EDITS_SAMPLES["cpu"])
+    edit = Net("mlm", mdlm.size, mdlm.seq_len + 2, "grammar")
+    steps = trained[0].calls
+    return (training(edit, steps, trained[0].sequences // steps), trained[0],
+            passes(edit, 16 + 32 + 16 + 8 + 2 * 8 + 16 + 8, n),
+            passes(mdlm, 16 + 2 * 8 + 2 * 3 + 8, n))
 
 
 def _answering(prof: Profile) -> tuple[Job, ...]:
