@@ -275,23 +275,26 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
     return model_jobs + oracle_jobs
 
 
-# chapter 10's sentences per measurement (N in its set-up cell), per profile
-EDITS_SAMPLES = {"smoke": 40, "cpu": 300, "gpu": 2000}
+# chapter 10's sentences per measurement (N, N_FIX, N_SHOW in its set-up cell), per profile
+EDITS_SAMPLES = {"smoke": (40, 40, 20), "cpu": (300, 200, 100), "gpu": (2000, 1000, 300)}
 
 
 def _edits(prof: Profile) -> tuple[Job, ...]:
     """Chapter 10: the edit model trained with the grammar MDLM's budget (costed as the MDLM's
     encoder at its length plus the start's two junk words; its heads are the same size), the
-    MDLM too in a fresh runtime; then n sentences per measurement: whole sentences (edit model
-    16 + 32 steps, MDLM 16), the two examples (16 and 8 steps), two kinds of repair (8 steps
-    each, both models), infill (edit 16, MDLM twice 3) and exercise 2 (8 steps each)."""
+    MDLM too in a fresh runtime; then whole sentences (edit model 16 + 32 steps, MDLM 16, and 8
+    each in exercise 2), the two examples (16 and 8 steps), two kinds of repair (8 steps each,
+    both models; ReMDM one call per sentence length, at most L of them) and infill (edit 16,
+    MDLM twice 3)."""
     mdlm, _, trained = _grammar_models(prof)
-    n = EDITS_SAMPLES.get(prof.name, EDITS_SAMPLES["cpu"])
+    n, n_fix, n_show = EDITS_SAMPLES.get(prof.name, EDITS_SAMPLES["cpu"])
+    length = mdlm.seq_len - 1
     edit = Net("mlm", mdlm.size, mdlm.seq_len + 2, "grammar")
     steps = trained[0].calls
+    remdm = Job(mdlm, 2 * 8 * n_fix, 2 * 8 * length)
     return (training(edit, steps, trained[0].sequences // steps), trained[0],
-            passes(edit, 16 + 32 + 16 + 8 + 2 * 8 + 16 + 8, n),
-            passes(mdlm, 16 + 2 * 8 + 2 * 3 + 8, n))
+            passes(edit, 16 + 32 + 8, n), passes(mdlm, 16 + 8, n), passes(edit, 16 + 8, n_show),
+            passes(edit, 2 * 8 + 16, n_fix), remdm, passes(mdlm, 2 * 3, n_fix))
 
 
 def _answering(prof: Profile) -> tuple[Job, ...]:
