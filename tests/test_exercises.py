@@ -20,6 +20,7 @@ from diffusion_lab.classroom.exercises import (
     ch7,
     ch8,
     ch9,
+    ch10,
 )
 
 
@@ -410,3 +411,21 @@ def test_block_mask():
     assert "noisy -> clean" in hint and "<" not in hint
     assert "(2n, 2n)" in fails(ch9.check_block_mask, lambda n, size: torch.ones(n, n))
     assert "empty" in fails(ch9.check_block_mask, ...)
+
+
+def test_length_kl():
+    from diffusion_lab.worlds import grammar_edits as ge
+
+    lang = dl.worlds.grammar.book_language()
+    lengths = torch.tensor([len(s.split()) for s in lang.sample(200, seed=0)] + [4] * 50)
+    right = ge.length_kl(lengths, lang)
+    assert ch10.check_length_kl(right, lengths, lang)
+    assert "bits" in fails(ch10.check_length_kl, right / math.log(2), lengths, lang)
+    p = ge.length_distribution(lang)
+    q = torch.bincount(lengths, minlength=lang.max_len + 1).double() / len(lengths)
+    keep = (p > 0) & (q > 0)
+    raw = float((p[keep] * (p[keep] / q[keep]).log()).sum())
+    assert "smoothing" in fails(ch10.check_length_kl, raw, lengths, lang)
+    assert "negative" in fails(ch10.check_length_kl, -right, lengths, lang)
+    assert "not KL" in fails(ch10.check_length_kl, right + 0.5, lengths, lang)
+    assert "empty" in fails(ch10.check_length_kl, ..., lengths, lang)

@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["01_mlm", "02_gibbs", "03_generative_mlm", "04_diffusion", "05_sampling",
-            "05b_parallel_decoding", "06_remasking", "07_pretrained_race", "09_blocks"]
+            "05b_parallel_decoding", "06_remasking", "07_pretrained_race", "09_blocks",
+            "10_edits"]
 HIDDEN = {"hide-input", "remove-input", "remove-cell"}
 # asserts that state an experiment's premise where the reader needs it, with the reason
 PREMISES = {

@@ -208,6 +208,7 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
         "07_pretrained_race": Work((zoo_mlm, zoo_mlm, zoo_mlm, zoo_ar, student, sweeps(8)), hub),
         "08_answering": Work(_answering(prof)),
         "09_blocks": Work(_blocks(prof)),
+        "10_edits": Work(_edits(prof)),
     }
 
 
@@ -273,6 +274,28 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
                    *(passes(oracle, k, rows, cpu) for k, rows in sweeps),
                    passes(oracle, 2 * (length // 4), n, cpu))  # exercise 2: two samplers
     return model_jobs + oracle_jobs
+
+
+# chapter 10's sentences per measurement (N, N_FIX, N_SHOW in its set-up cell), per profile
+EDITS_SAMPLES = {"smoke": (40, 40, 20), "cpu": (300, 200, 100), "gpu": (2000, 1000, 300)}
+
+
+def _edits(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 10: the edit model trained with the grammar MDLM's budget (costed as the MDLM's
+    encoder at its length plus the start's two junk words; its heads are the same size), the
+    MDLM too in a fresh runtime; then whole sentences (edit model 16 + 32 steps, MDLM 16, and 8
+    each in exercise 2), the two examples (16 and 8 steps), two kinds of repair (8 steps each,
+    both models; ReMDM one call per sentence length, at most L of them) and infill (edit 16,
+    MDLM twice 3)."""
+    mdlm, _, trained = _grammar_models(prof)
+    n, n_fix, n_show = EDITS_SAMPLES.get(prof.name, EDITS_SAMPLES["cpu"])
+    length = mdlm.seq_len - 1
+    edit = Net("mlm", mdlm.size, mdlm.seq_len + 2, "grammar")
+    steps = trained[0].calls
+    remdm = Job(mdlm, 2 * 8 * n_fix, 2 * 8 * length)
+    return (training(edit, steps, trained[0].sequences // steps), trained[0],
+            passes(edit, 16 + 32 + 8, n), passes(mdlm, 16 + 8, n), passes(edit, 16 + 8, n_show),
+            passes(edit, 2 * 8 + 16, n_fix), remdm, passes(mdlm, 2 * 3, n_fix))
 
 
 def _answering(prof: Profile) -> tuple[Job, ...]:

@@ -1,6 +1,7 @@
 r"""The recipe book: every model the zoo trains, one frozen record each.
 
-A `Recipe` says what is trained (``factory``: `models.tiny_mlm` or `models.tiny_ar`; the training
+A `Recipe` says what is trained (``factory``: `models.tiny_mlm`, `models.tiny_ar` or
+`edit_model.tiny_edit`; the training
 ``objective``), on what (``data``: the profile's character corpus, the sentences of
 ``grammar.book_language()`` or the question-answer pairs of ``qa``), from what start (``init_std``:
 `symmetry_breaking_init`) and with what budget per profile (`Budget`: steps, batch size, learning
@@ -17,6 +18,7 @@ recipe              factory      objective  data      budget (cpu profile)
 ``ar``              tiny_ar      ar         corpus    the profile's
 ``grammar-mdlm``    tiny_mlm     mdlm       grammar   1500 steps, batch 64, lr 3e-3; std-1 init
 ``grammar-ar``      tiny_ar      ar         grammar   500 steps, batch 64, lr 3e-3
+``grammar-edit``    tiny_edit    edit_flow  grammar   grammar-mdlm's budget and init
 ``qa-diffusion``    tiny_mlm     sft        qa        size s, seq_len 20, 1000 steps, batch 64
 ``qa-ar``           tiny_ar      sft        qa        the same
 ``grammar-block4-ar``  tiny_ar   block      grammar   200 steps, batch 64, lr 3e-3; from grammar-ar
@@ -26,7 +28,8 @@ recipe              factory      objective  data      budget (cpu profile)
 
 The four character models share the corpus, tokenizer, size, sequence length, batch size and
 step count of the profile, so comparisons between them are at equal compute (equal tokens seen);
-the two grammar models share all but the step count; the two QA models share everything.
+the two grammar models share all but the step count (the edit model of chapter 10 has the
+MDLM's budget to the step); the two QA models share everything.
 The block models (`block`: chapter 9) are GPT-2s of the grammar AR model's size, data and
 tokenizer made into block-diffusion models (``block_size``, the shifted prediction kept) and
 trained with the block loss: adapted from the trained ``grammar-ar`` (``start``: A2D) or from a
@@ -48,7 +51,7 @@ from ..worlds import qa
 from ..worlds.grammar import book_language
 from .profiles import Profile
 
-FACTORIES = ("tiny_mlm", "tiny_ar")
+FACTORIES = ("tiny_mlm", "tiny_ar", "tiny_edit")
 DATA = ("corpus", "grammar", "qa")  # the profile's text, the book language, question-answer pairs
 
 
@@ -75,7 +78,8 @@ class Recipe:
     ``init_std``: token embeddings re-drawn from $\mathcal N(0, \mathrm{std}^2)$ before training
     (`symmetry_breaking_init`).  ``block_size``: the model is made a block-diffusion model with
     the shifted prediction (`block_diffusion.as_block_model`) before training.  ``start``: the
-    recipe whose trained weights it starts from (A2D), else a random initialisation."""
+    recipe whose trained weights it starts from (A2D), else a random initialisation.
+    ``loss_options``: keyword options of the objective's loss (``TrainSettings.loss_options``)."""
 
     name: str
     factory: str
@@ -87,6 +91,7 @@ class Recipe:
     block_size: int | None = None
     start: str | None = None
     evals: int = 1
+    loss_options: Mapping[str, object] | None = None
 
     def budget(self, prof: Profile) -> Budget:
         """This recipe's `Budget` under ``prof``."""
@@ -111,9 +116,11 @@ class Plan:
     def identity(self) -> dict:
         """What the trained weights depend on, as JSON-able data (the zoo's cache key hashes it;
         the other profiles' budgets and the progress bar are left out, and so are the block
-        fields of a recipe that has none: adding them retrained no older model)."""
+        fields of a recipe that has none: adding them retrained no older model; the recipe's loss
+        options are in the settings)."""
         recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items()
-                  if k != "budgets" and not (k in BLOCK_FIELDS and v == BLOCK_FIELDS[k])}
+                  if k not in ("budgets", "loss_options")
+                  and not (k in BLOCK_FIELDS and v == BLOCK_FIELDS[k])}
         settings = dataclasses.asdict(self.settings)
         settings.pop("progress")
         what = {"recipe": recipe, "corpus": self.corpus, "size": self.size, "settings": settings}
@@ -179,6 +186,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("grammar-mdlm", "tiny_mlm", "mdlm", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
            init_std=EMBEDDING_STD),
     Recipe("grammar-ar", "tiny_ar", "ar", "grammar", GRAMMAR_BUDGETS["grammar-ar"]),
+    # Edit Flows (chapter 10) against the fixed canvas at the same budget: grammar-mdlm's
+    # steps, batch, lr, warmup, size and wide-embedding start.  Its loss is divided by the
+    # rate factor 1 / (1 - t) at each t (`edit_flows.edit_loss_terms`, weighting="flat"): the
+    # same minimiser, less variance (bench/bench_edit_flows.py --weighting).
+    Recipe("grammar-edit", "tiny_edit", "edit_flow", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
+           init_std=EMBEDDING_STD, loss_options={"weighting": "flat"}),
     Recipe("qa-diffusion", "tiny_mlm", "sft", "qa", QA_BUDGETS, evaluate=False),
     Recipe("qa-ar", "tiny_ar", "sft", "qa", QA_BUDGETS, evaluate=False),
     block(4, "ar"), block(16, "ar"), block(4, "scratch"),
@@ -206,7 +219,8 @@ def plan(kind: str | Recipe, prof: Profile, *, corpus_name: str | None = None,
     n = steps or b.steps
     seq_len = b.seq_len if recipe.data != "grammar" else book_language().max_len + 1
     settings = TrainSettings(objective=recipe.objective, steps=n, batch_size=b.batch_size,
-                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup)
+                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup,
+                             loss_options=dict(recipe.loss_options or {}))
     if recipe.evaluate:
         settings = settings.with_(eval_every=max(1, n // recipe.evals),
                                   checkpoint_every=max(1, n // 4))

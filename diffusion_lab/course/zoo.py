@@ -13,6 +13,8 @@ profile — is one record of the recipe book (`recipes`):
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
   (the MDLM trains longer and starts from wide token embeddings,
   `recipes.symmetry_breaking_init`), for the chapter on parallel decoding and the intro
+* ``"grammar-edit"`` — an Edit Flow (`edit_model.tiny_edit`, objective ``"edit_flow"``) on the
+  same sentences with the grammar MDLM's budget, for the chapter on writing by edits
 
 `pretrained_block`: block-diffusion models (chapter 9) of the grammar AR model's size, data and
 tokenizer, with its shifted prediction: adapted from ``"grammar-ar"`` (A2D) or trained from
@@ -44,6 +46,8 @@ from .. import (
     categorical,
     data,
     denoiser,
+    edit_flows,
+    edit_model,
     models,
     noise,
     objectives,
@@ -52,6 +56,7 @@ from .. import (
     tokenization,
 )
 from .. import train as train_module
+from ..edit_model import tiny_edit
 from ..models import load, save, tiny_ar, tiny_mlm
 from ..runtime import cache_dir, file_lock, get_device, seed_everything
 from ..train import train
@@ -62,7 +67,8 @@ from .profiles import profile as get_profile
 
 TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
                  train_module, runtime.seed_everything)
-FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar}
+FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar, "tiny_edit": tiny_edit}
+FACTORY_CODE = {"tiny_edit": (edit_flows, edit_model)}  # code only that factory's models run
 WORLDS = {"corpus": (), "grammar": (grammar,), "qa": (qa,)}  # what a recipe's data is made of
 QA_KINDS = ("diffusion", "ar")
 
@@ -130,7 +136,8 @@ def training_code(plan: recipes.Plan) -> tuple:
     init = (recipes.symmetry_breaking_init,) if plan.recipe.init_std is not None else ()
     blocks = (block_diffusion,) if plan.recipe.block_size is not None else ()
     return (*TRAINING_CODE, train_model, recipes.texts, recipes.tokenizer,
-            *WORLDS[plan.recipe.data], *init, *blocks)
+            *WORLDS[plan.recipe.data], *init, *blocks,
+            *FACTORY_CODE.get(plan.recipe.factory, ()))
 
 
 def key(plan: recipes.Plan) -> str:
