@@ -21,7 +21,8 @@ reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).
 
 The house (``book/architecture.md``): the lineage's core is the flat top level of the package —
 ``dl.data``, ``dl.noise``, ``dl.objectives``, ``dl.train``, ``dl.sampling``, ``dl.strategies``,
-``dl.metrics``, ``dl.stats``, ... and ``dl.viz`` (matplotlib, ipywidgets: imported on first use,
+``dl.metrics``, ``dl.stats``, ``dl.edit_flows`` and ``dl.edit_sampling`` (writing by
+insertions and deletions), ... and ``dl.viz`` (matplotlib, ipywidgets: imported on first use,
 so ``import diffusion_lab`` stays light) — and four wings that no core module imports:
 ``dl.worlds`` (grammar, puzzles, questions), ``dl.course`` (profiles, the model zoo, notebook
 helpers), ``dl.export`` (the browser's ONNX + JSON) and ``dl.classroom`` (editions, exercises,
@@ -33,12 +34,18 @@ import importlib
 
 # The core modules the chapters reach as dl.<module>, and the four wings.
 from . import (  # noqa: F401
+    block_diffusion,
+    block_sampling,
     categorical,
     checkpoint,
     classroom,
     course,
     data,
     denoiser,
+    edit_flows,
+    edit_model,
+    edit_sampling,
+    edit_trajectory,
     export,
     metrics,
     models,

@@ -29,6 +29,12 @@ Every loss reads the model through `denoiser.denoiser_logits`, the same function
      -\log p_\theta(r^i \mid p, z_t) ; $$
 
   for a causal LM it is next-token CE on the response tokens only (the same-size AR baseline).
+* ``block_diffusion`` — BD3-LM (Arriola et al. 2025): autoregressive over blocks, the MDLM ELBO
+  inside each, all blocks in one pass (``block_diffusion``); for a model marked with
+  ``dl.block_diffusion.as_block_model`` (a GPT-2 or a ModernBERT).
+* ``edit_flow`` — Edit Flows (Havasi et al. 2025): the rows' [EOS] padding stripped, a start
+  of a few random words aligned with each sentence, and the Bregman loss of the insertion,
+  deletion and substitution rates of an `edit_model.EditFlowModel` (see ``edit_flows``).
 """
 
 from __future__ import annotations
@@ -37,12 +43,16 @@ import torch
 import torch.nn.functional as F
 
 from . import noise
+from .block_diffusion import block_diffusion_loss, is_block_model
 from .categorical import sample_categorical
 from .denoiser import TokenInfo, denoiser_logits  # noqa: F401 - dl.objectives.* is public
+from .edit_flows import edit_flow_loss
+from .edit_model import is_edit_model
 from .models import is_causal_lm
 from .settings import ALIASES
 
-OBJECTIVES = ("mlm", "variable_rate", "mdlm", "sundae", "ar", "sft")
+OBJECTIVES = ("mlm", "variable_rate", "mdlm", "sundae", "ar", "sft", "block_diffusion",
+              "edit_flow")
 
 
 def canonical_objective(objective: str) -> str:
@@ -55,8 +65,18 @@ def check_objective(objective: str, model) -> None:
     given, objective = objective, canonical_objective(objective)
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {given!r}")
+    if (objective == "edit_flow") != is_edit_model(model):
+        raise ValueError(f"objective {objective!r} and {type(model).__name__} do not fit: "
+                         "objective 'edit_flow' trains an edit model (dl.edit_model.tiny_edit), "
+                         "and an edit model trains with objective 'edit_flow' only")
     causal = is_causal_lm(model)
     if objective == "sft":  # both kinds of model: the masked-LM ELBO or the causal LM's CE
+        return
+    if objective == "block_diffusion":  # either backbone, marked with its block size
+        if not is_block_model(model):
+            raise ValueError(f"objective 'block_diffusion' needs a block model: mark the "
+                             f"{type(model).__name__} with dl.block_diffusion.as_block_model("
+                             "model, block_size, shift)")
         return
     if causal and objective != "ar":
         raise ValueError(f"objective {objective!r} needs a masked LM (dl.tiny_mlm); "
@@ -144,7 +164,8 @@ def sft_loss(model, ids, fixed, info, generator, **kwargs):
 
 variable_loss = variable_rate_loss  # the old name
 LOSSES = {"mlm": mlm_loss, "variable_rate": variable_rate_loss, "mdlm": mdlm_loss,
-          "sundae": sundae_loss, "ar": ar_loss, "sft": sft_loss}
+          "sundae": sundae_loss, "ar": ar_loss, "sft": sft_loss,
+          "block_diffusion": block_diffusion_loss, "edit_flow": edit_flow_loss}
 
 
 def compute_loss(objective: str, model, ids: torch.Tensor, tok, *,

@@ -28,6 +28,7 @@ import torch
 
 from . import noise
 from .ar_sampling import generate_ar
+from .block_diffusion import is_block_model
 from .categorical import (  # noqa: F401 - public here too: dl.sampling.sample_categorical
     filter_logits,
     probability_of,
@@ -229,11 +230,18 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
     ``threshold=0.9``, ``schedule="cosine"``, ``variant="cap"``; an unknown one is a
     ValueError).  ``strategy``: a name from ``dl.STRATEGIES`` (default ``"low_confidence"``) or
     ``"ar"`` for a causal model (its default).  ``block_size`` decodes left to right in blocks,
-    ``steps`` shared among them.  ``seed`` fixes every random draw.  ``revisable``: text
+    ``steps`` shared among them: a *schedule* on a bidirectional model, whose every step still
+    attends to the whole row.  A block-diffusion model (``dl.block_diffusion.as_block_model``)
+    has its blocks in its architecture; it goes to `block_sampling.generate_blocks` (exact KV
+    cache, ``block_size`` left out).  ``seed`` fixes every random draw.  ``revisable``: text
     positions of prompt tokens that start decoded but not fixed (a revising strategy may change
     them).  ``callback_on_step_end(step, frame)`` is called after every step (diffusers'
     convention); returning True stops sampling there.
     """
+    if is_block_model(model):  # autoregressive over blocks: block_sampling, with its KV cache
+        from .block_sampling import generate_blocks
+        return generate_blocks(model, tok, prompts, settings,
+                               callback_on_step_end=callback_on_step_end, **kwargs)
     cfg = _settings(settings, kwargs)
     check_prompts(model, prompts, cfg.length)
     prompts = [p for p in prompts for _ in range(cfg.num_samples)]

@@ -55,7 +55,9 @@ class Trajectory:
     ``texts`` are the decoded final samples (prompt included, anchor excluded); ``start`` is the
     state before the first step (all generated slots masked, or random tokens for SUNDAE);
     ``fixed`` (B, L) marks the slots the sampler was not allowed to touch (anchor, prompt, infill
-    context); ``forward_passes`` counts model calls; ``seconds`` is the wall-clock of the loop.
+    context); ``forward_passes`` counts model calls; ``seconds`` is the wall-clock of the loop;
+    ``passes_per_row`` (B,), where a sampler counts them (``block_sampling``), the passes each row
+    needed before it finished (rows of a batch run in lock step).
     """
 
     texts: list[str]
@@ -66,6 +68,7 @@ class Trajectory:
     strategy: str = ""
     forward_passes: int = 0
     seconds: float = 0.0
+    passes_per_row: torch.Tensor | None = None
 
     @property
     def ids(self) -> torch.Tensor:

@@ -20,9 +20,11 @@ import diffusion_lab as dl
 
 PACKAGE = Path(dl.__file__).resolve().parent
 TOP = {"diffusion_lab", "diffusion_lab.cli", "diffusion_lab.__main__"}
-CORE = {"ar_sampling", "categorical", "checkpoint", "data", "denoiser", "distributed", "metrics",
-        "models", "noise", "objectives", "reference_samplers", "registry", "runtime", "sampling",
-        "settings", "stats", "strategies", "tokenization", "train", "trajectory"}
+CORE = {"ar_sampling", "block_diffusers", "block_diffusion", "block_sampling", "categorical",
+        "checkpoint", "data", "denoiser", "distributed", "edit_flows", "edit_model",
+        "edit_sampling", "edit_trajectory", "metrics", "models", "noise", "objectives",
+        "reference_samplers", "registry", "runtime", "sampling", "settings", "stats",
+        "strategies", "tokenization", "train", "trajectory"}
 # each wing, and the wings it may import (the core always)
 WINGS = {"worlds": set(), "course": {"worlds"}, "export": {"worlds", "course"},
          "classroom": {"worlds", "course"}}

@@ -19,6 +19,8 @@ from diffusion_lab.classroom.exercises import (
     ch6,
     ch7,
     ch8,
+    ch9,
+    ch10,
 )
 
 
@@ -396,3 +398,43 @@ def test_cheapest_threshold():
     rows["fixed 13 steps"]["acc"] = 0.9  # no threshold within 1 point: the answer is None
     assert ch8.check_cheapest_threshold(None, rows)
     assert "None" in fails(ch8.check_cheapest_threshold, 0.7, rows)
+
+
+def test_block_mask():
+    def right(n, size):
+        blocks = (torch.arange(n) - 1).clamp(min=0) // size
+        b = blocks.repeat(2)
+        noisy = torch.arange(2 * n) < n
+        q, k = b[:, None], b[None, :]
+        qn, kn = noisy[:, None], noisy[None, :]
+        return (qn & kn & (q == k)) | (qn & ~kn & (k < q)) | (~qn & ~kn & (k <= q))
+
+    def sees_own_clean_block(n, size):  # a classic mistake: noisy -> clean of its own block
+        out = right(n, size)
+        blocks = ((torch.arange(n) - 1).clamp(min=0) // size)
+        out[:n, n:] = blocks[None, :] <= blocks[:, None]
+        return out
+
+    assert ch9.check_block_mask(right)
+    hint = fails(ch9.check_block_mask, sees_own_clean_block)
+    assert "noisy -> clean" in hint and "<" not in hint
+    assert "(2n, 2n)" in fails(ch9.check_block_mask, lambda n, size: torch.ones(n, n))
+    assert "empty" in fails(ch9.check_block_mask, ...)
+
+
+def test_length_kl():
+    from diffusion_lab.worlds import grammar_edits as ge
+
+    lang = dl.worlds.grammar.book_language()
+    lengths = torch.tensor([len(s.split()) for s in lang.sample(200, seed=0)] + [4] * 50)
+    right = ge.length_kl(lengths, lang)
+    assert ch10.check_length_kl(right, lengths, lang)
+    assert "bits" in fails(ch10.check_length_kl, right / math.log(2), lengths, lang)
+    p = ge.length_distribution(lang)
+    q = torch.bincount(lengths, minlength=lang.max_len + 1).double() / len(lengths)
+    keep = (p > 0) & (q > 0)
+    raw = float((p[keep] * (p[keep] / q[keep]).log()).sum())
+    assert "smoothing" in fails(ch10.check_length_kl, raw, lengths, lang)
+    assert "negative" in fails(ch10.check_length_kl, -right, lengths, lang)
+    assert "not KL" in fails(ch10.check_length_kl, right + 0.5, lengths, lang)
+    assert "empty" in fails(ch10.check_length_kl, ..., lengths, lang)

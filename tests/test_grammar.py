@@ -178,6 +178,18 @@ def test_reveal_step_and_passes_per_row(tiny):
     assert grammar_metrics.passes_per_row(fast).tolist() == [1] * 8
 
 
+def test_passes_until_eos_counts_the_blocks_up_to_the_first_eos(book):
+    """One slot a step in blocks of 4: a row pays 4 passes per block up to its [EOS]'s."""
+    tok, oracle = book.tokenizer(), GrammarOracleForMaskedLM(book)
+    run = dl.generate(oracle, tok, prompts=[""], length=book.max_len, steps=book.max_len,
+                      block_size=4, strategy="low_confidence", seed=0, num_samples=16)
+    eos = tok.convert_tokens_to_ids("[EOS]")
+    first = (run.ids[:, 1:] == eos).int().argmax(1)  # every sentence of the book ends
+    passes = grammar_metrics.passes_until_eos(run, 4, eos)
+    assert passes.tolist() == (4 * (first // 4 + 1)).tolist()
+    assert bool((passes <= grammar_metrics.passes_per_row(run)).all())
+
+
 def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
     prof = dl.profile("smoke")

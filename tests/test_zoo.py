@@ -119,3 +119,31 @@ def test_recipe_names_and_overrides():
     assert dataclasses.is_dataclass(recipes.RECIPES["mdlm"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         recipes.RECIPES["mdlm"].lr = 1.0
+
+
+def test_zoo_adapts_the_ar_model_and_trains_one_from_scratch(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
+    prof = dl.profile("smoke")
+    ar, _, _ = dl.zoo.pretrained("grammar-ar", prof, progress=False)
+    models = {}
+    for init in ("ar", "scratch"):
+        model, tok, info = dl.zoo.pretrained_block(4, init, prof, progress=False)
+        assert info["trained_now"] and info["steps"] == recipes.BLOCK_BUDGETS["smoke"].steps
+        assert dl.block_diffusion.block_config(model) == (4, True) and info["eval"]
+        assert not dl.zoo.pretrained_block(4, init, prof, progress=False)[2]["trained_now"]
+        models[init] = model
+    # A2D starts from the AR model's weights: after a few steps they are still close to them
+    a2d, scratch = (dict(models[k].named_parameters()) for k in ("ar", "scratch"))
+    name, weight = "transformer.wte.weight", dict(ar.named_parameters())["transformer.wte.weight"]
+    assert (a2d[name] - weight).norm() < (scratch[name] - weight).norm()
+    with pytest.raises(ValueError, match="init must be one of"):
+        dl.zoo.pretrained_block(4, "bert", prof)
+    with pytest.raises(ValueError, match="block_size must be an int in"):
+        dl.zoo.pretrained_block(0, "ar", prof)
+    # the recipe book holds them; the start's identity is part of the key, and the block fields
+    # of the older recipes are left out of theirs (adding the fields retrained nothing)
+    plan = recipes.plan("grammar-block4-ar", prof)
+    assert plan.start.recipe.name == "grammar-ar" and "start" in plan.identity()
+    assert "block_size" not in recipes.plan("grammar-ar", prof).identity()["recipe"]
+    assert dl.block_diffusion in zoo.training_code(plan)
+    assert zoo.key(plan) != zoo.key(recipes.plan("grammar-block4-scratch", prof))

@@ -9,7 +9,8 @@ A page opts in with one line of HTML (a Markdown cell of the notebook)::
 ``book/_static/live/panel.js`` turns the div into the panel.  This extension
 
 * ``html-page-context``: adds ``live/live.css`` and the scripts of `LIVE_SCRIPTS` (the sampler,
-  byte-level BPE, revisable tokens, chapter 8's question box, the panel) to the pages that hold
+  byte-level BPE, revisable tokens, chapter 8's question box, the grammar's exact check, the
+  panel) to the pages that hold
   such a div (and only to those);
 * ``build-finished``: finds every ``data-model`` in the built pages, exports that zoo model for the
   profile of the build (``dl.export.export``, cached next to the zoo's models: the export of an
@@ -36,7 +37,7 @@ logger = logging.getLogger(__name__)
 PANEL = re.compile(r"""<div\b[^>]*\bclass=["'][^"']*\bdl-live\b[^>]*>""")
 MODEL = re.compile(r"""\bdata-model=["']([A-Za-z0-9_-]+)["']""")
 # in load order: the tokenizer and the revisable start before the sampler, the panel last
-LIVE_SCRIPTS = ("bpe.js", "revise.js", "sampler.js", "qa.js", "panel.js")
+LIVE_SCRIPTS = ("bpe.js", "revise.js", "sampler.js", "qa.js", "grammar.js", "panel.js")
 ORT_FILES = {"ort-wasm-simd-threaded.mjs": "ort-mjs", "ort-wasm-simd-threaded.wasm": "ort-wasm"}
 
 

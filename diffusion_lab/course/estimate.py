@@ -207,6 +207,8 @@ def chapter_work(prof: Profile) -> dict[str, Work]:
         "06_remasking": Work((zoo_mlm, zoo_mlm, zoo_ar, quick, quick, quick, quick, sweeps(20))),
         "07_pretrained_race": Work((zoo_mlm, zoo_mlm, zoo_mlm, zoo_ar, student, sweeps(8)), hub),
         "08_answering": Work(_answering(prof)),
+        "09_blocks": Work(_blocks(prof)),
+        "10_edits": Work(_edits(prof)),
     }
 
 
@@ -274,6 +276,28 @@ def _parallel_decoding(prof: Profile) -> tuple[Job, ...]:
     return model_jobs + oracle_jobs
 
 
+# chapter 10's sentences per measurement (N, N_FIX, N_SHOW in its set-up cell), per profile
+EDITS_SAMPLES = {"smoke": (40, 40, 20), "cpu": (300, 200, 100), "gpu": (2000, 1000, 300)}
+
+
+def _edits(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 10: the edit model trained with the grammar MDLM's budget (costed as the MDLM's
+    encoder at its length plus the start's two junk words; its heads are the same size), the
+    MDLM too in a fresh runtime; then whole sentences (edit model 16 + 32 steps, MDLM 16, and 8
+    each in exercise 2), the two examples (16 and 8 steps), two kinds of repair (8 steps each,
+    both models; ReMDM one call per sentence length, at most L of them) and infill (edit 16,
+    MDLM twice 3)."""
+    mdlm, _, trained = _grammar_models(prof)
+    n, n_fix, n_show = EDITS_SAMPLES.get(prof.name, EDITS_SAMPLES["cpu"])
+    length = mdlm.seq_len - 1
+    edit = Net("mlm", mdlm.size, mdlm.seq_len + 2, "grammar")
+    steps = trained[0].calls
+    remdm = Job(mdlm, 2 * 8 * n_fix, 2 * 8 * length)
+    return (training(edit, steps, trained[0].sequences // steps), trained[0],
+            passes(edit, 16 + 32 + 8, n), passes(mdlm, 16 + 8, n), passes(edit, 16 + 8, n_show),
+            passes(edit, 2 * 8 + 16, n_fix), remdm, passes(mdlm, 2 * 3, n_fix))
+
+
 def _answering(prof: Profile) -> tuple[Job, ...]:
     """Chapter 8: both QA models trained (recipe ``"qa-diffusion"``), then 150 questions, 120
     claims and the timed subsets answered by each decoder; at most one pass per answer slot."""
@@ -305,6 +329,33 @@ def _answering(prof: Profile) -> tuple[Job, ...]:
             passes(diffusion, 50 * (slots + 1) + 12 + 60, 1),  # revision seeds, a widget, timing
             cached_ar(ar, 2 * len(questions) + len(claims) + one + eight,
                       slots * (2 * groups + 2 * claim_groups + one + eight // 8)))
+
+
+# chapter 9's sentences per measurement (N in its setup cell), per profile
+BLOCKS_SAMPLES = {"smoke": 48, "cpu": 300, "gpu": 2000}
+
+
+def _blocks(prof: Profile) -> tuple[Job, ...]:
+    """Chapter 9: the grammar models, the block models (A2D at `recipes.BLOCK_SIZES`, one from
+    scratch;
+    each step a pass over the 2(L + 1) tokens of [z_t, x]), their bounds (B passes of N rows
+    each), their own samples (<= L passes), the race (AR with its cache, 4 thresholds), the
+    schedule and cache sections and exercise 2 (small, counted as one more sweep)."""
+    from . import recipes
+
+    mdlm, ar, trained = _grammar_models(prof)
+    n = BLOCKS_SAMPLES.get(prof.name, BLOCKS_SAMPLES["cpu"])
+    length = ar.seq_len - 1
+    recipe = recipes.plan(recipes.block(4, "scratch"), prof).settings
+    two_stream = Net("ar", ar.size, 2 * ar.seq_len, "grammar")
+    models = (*recipes.BLOCK_SIZES, 4)  # the scratch model at B = 4 too
+    return (*trained, *(training(two_stream, recipe.steps, recipe.batch_size) for _ in models),
+            *(passes(two_stream, size, n) for size in (1, *models)),  # bounds
+            *(passes(ar, length, n) for _ in models),  # own samples
+            passes(mdlm, math.ceil(n / 64), 64 * length), passes(mdlm, length, n),  # the MDLM
+            passes(mdlm, length, 32), passes(ar, length, 32),  # schedule vs architecture
+            passes(ar, 8 * length, 8),  # the cache replayed, timed
+            cached_ar(ar, n + 64, length), *(passes(ar, length, n) for _ in range(4 + 2)))
 
 
 def estimate_seconds(flops: float, device: Accelerator = T4, amp: bool = True,

@@ -1,6 +1,7 @@
 r"""The recipe book: every model the zoo trains, one frozen record each.
 
-A `Recipe` says what is trained (``factory``: `models.tiny_mlm` or `models.tiny_ar`; the training
+A `Recipe` says what is trained (``factory``: `models.tiny_mlm`, `models.tiny_ar` or
+`edit_model.tiny_edit`; the training
 ``objective``), on what (``data``: the profile's character corpus, the sentences of
 ``grammar.book_language()`` or the question-answer pairs of ``qa``), from what start (``init_std``:
 `symmetry_breaking_init`) and with what budget per profile (`Budget`: steps, batch size, learning
@@ -17,13 +18,22 @@ recipe              factory      objective  data      budget (cpu profile)
 ``ar``              tiny_ar      ar         corpus    the profile's
 ``grammar-mdlm``    tiny_mlm     mdlm       grammar   1500 steps, batch 64, lr 3e-3; std-1 init
 ``grammar-ar``      tiny_ar      ar         grammar   500 steps, batch 64, lr 3e-3
+``grammar-edit``    tiny_edit    edit_flow  grammar   grammar-mdlm's budget and init
 ``qa-diffusion``    tiny_mlm     sft        qa        size s, seq_len 20, 1000 steps, batch 64
 ``qa-ar``           tiny_ar      sft        qa        the same
+``grammar-block4-ar``  tiny_ar   block      grammar   200 steps, batch 64, lr 3e-3; from grammar-ar
+``grammar-block16-ar`` tiny_ar   block      grammar   the same, blocks of 16
+``grammar-block4-scratch`` ...   block      grammar   the same as block4-ar, from a random start
 ==================  ===========  =========  ========  ============================================
 
 The four character models share the corpus, tokenizer, size, sequence length, batch size and
 step count of the profile, so comparisons between them are at equal compute (equal tokens seen);
-the two grammar models share all but the step count; the two QA models share everything.
+the two grammar models share all but the step count (the edit model of chapter 10 has the
+MDLM's budget to the step); the two QA models share everything.
+The block models (`block`: chapter 9) are GPT-2s of the grammar AR model's size, data and
+tokenizer made into block-diffusion models (``block_size``, the shifted prediction kept) and
+trained with the block loss: adapted from the trained ``grammar-ar`` (``start``: A2D) or from a
+random start, at equal steps.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from ..worlds import qa
 from ..worlds.grammar import book_language
 from .profiles import Profile
 
-FACTORIES = ("tiny_mlm", "tiny_ar")
+FACTORIES = ("tiny_mlm", "tiny_ar", "tiny_edit")
 DATA = ("corpus", "grammar", "qa")  # the profile's text, the book language, question-answer pairs
 
 
@@ -64,8 +74,12 @@ class Recipe:
     ``budgets`` maps a profile name to its `Budget` (a profile it does not name uses "cpu"'s);
     None means the profile's own ``train_steps``, ``batch_size``, ``lr``, ``warmup``,
     ``seq_len`` and ``model_size``.  ``evaluate``: held-out loss at the end and a checkpoint every
-    quarter of the run (a disconnected Colab resumes).  ``init_std``: token embeddings re-drawn
-    from $\mathcal N(0, \mathrm{std}^2)$ before training (`symmetry_breaking_init`)."""
+    quarter of the run (a disconnected Colab resumes), ``evals`` times over the run.
+    ``init_std``: token embeddings re-drawn from $\mathcal N(0, \mathrm{std}^2)$ before training
+    (`symmetry_breaking_init`).  ``block_size``: the model is made a block-diffusion model with
+    the shifted prediction (`block_diffusion.as_block_model`) before training.  ``start``: the
+    recipe whose trained weights it starts from (A2D), else a random initialisation.
+    ``loss_options``: keyword options of the objective's loss (``TrainSettings.loss_options``)."""
 
     name: str
     factory: str
@@ -74,6 +88,10 @@ class Recipe:
     budgets: Mapping[str, Budget] | None = None
     init_std: float | None = None
     evaluate: bool = True
+    block_size: int | None = None
+    start: str | None = None
+    evals: int = 1
+    loss_options: Mapping[str, object] | None = None
 
     def budget(self, prof: Profile) -> Budget:
         """This recipe's `Budget` under ``prof``."""
@@ -93,14 +111,23 @@ class Plan:
     corpus: str
     size: str
     settings: TrainSettings
+    start: Plan | None = None  # the plan of the model it starts from (``recipe.start``)
 
     def identity(self) -> dict:
         """What the trained weights depend on, as JSON-able data (the zoo's cache key hashes it;
-        the other profiles' budgets and the progress bar are left out)."""
-        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items() if k != "budgets"}
+        the other profiles' budgets and the progress bar are left out, and so are the block
+        fields of a recipe that has none: adding them retrained no older model; the recipe's loss
+        options are in the settings)."""
+        recipe = {k: v for k, v in dataclasses.asdict(self.recipe).items()
+                  if k not in ("budgets", "loss_options")
+                  and not (k in BLOCK_FIELDS and v == BLOCK_FIELDS[k])}
         settings = dataclasses.asdict(self.settings)
         settings.pop("progress")
-        return {"recipe": recipe, "corpus": self.corpus, "size": self.size, "settings": settings}
+        what = {"recipe": recipe, "corpus": self.corpus, "size": self.size, "settings": settings}
+        return what if self.start is None else {**what, "start": self.start.identity()}
+
+
+BLOCK_FIELDS = {"block_size": None, "start": None, "evals": 1}  # their defaults
 
 
 # Grammar models: the MDLM gets 3x the AR model's steps on the cpu profile and is still further
@@ -125,6 +152,31 @@ QA_BUDGETS = {"cpu": Budget(1000, 64, 3e-3, 100, 20, "s"),
               "gpu": Budget(3000, 128, 1e-3, 100, 20, "s"),
               "smoke": Budget(20, 16, 2e-3, 5, 20, "xs")}
 QA_TRAIN_PAIRS = 4000  # seeded pairs of all three families (qa.pairs(4000, seed=0))
+# Block models (chapter 9): the grammar AR model's batch, learning rate and warmup (warmup at most
+# a quarter of the run), the same steps from either start (equal steps), and BD3-LM's clipped
+# schedule t ~ U(0.3, 0.8): measured on the cpu profile (2026-12-07, 300 held-out sentences, A2D
+# at B = 4, 300 steps), the block bound 1.21 nats/sentence above the truth against 1.50 with
+# t ~ U(0, 1); at B = 16, 200 steps: 2.86 against 3.38.
+BLOCK_BUDGETS = {"cpu": Budget(200, 64, 3e-3, 51), "gpu": Budget(2000, 256, 1e-3, 200),
+                 "smoke": Budget(10, 16, 3e-3, 3)}
+BLOCK_T_RANGE = (0.3, 0.8)
+BLOCK_INITS = ("ar", "scratch")  # adapted from the grammar AR model (A2D), or from scratch
+BLOCK_SIZES = (4, 16)  # the block models chapter 9 trains (B = 1 is the AR model itself)
+
+
+def block(block_size: int, init: str = "ar") -> Recipe:
+    """The recipe ``"grammar-block{block_size}-{init}"``: a block-diffusion GPT-2 on the book
+    language (`BLOCK_BUDGETS`, the block loss with `BLOCK_T_RANGE`), started from the trained
+    ``"grammar-ar"`` (``init="ar"``: A2D) or from a random initialisation (``"scratch"``)."""
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or not 1 <= block_size <= 16:
+        raise ValueError(f"block_size must be an int in [1, 16] (the grammar's L), got "
+                         f"{block_size!r}")
+    if init not in BLOCK_INITS:
+        raise ValueError(f"init must be one of {list(BLOCK_INITS)}, got {init!r}")
+    return Recipe(f"grammar-block{block_size}-{init}", "tiny_ar", "block_diffusion", "grammar",
+                  BLOCK_BUDGETS, block_size=block_size,
+                  start="grammar-ar" if init == "ar" else None, evals=8)
+
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("mlm", "tiny_mlm", "mlm", "corpus"),
@@ -134,8 +186,15 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("grammar-mdlm", "tiny_mlm", "mdlm", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
            init_std=EMBEDDING_STD),
     Recipe("grammar-ar", "tiny_ar", "ar", "grammar", GRAMMAR_BUDGETS["grammar-ar"]),
+    # Edit Flows (chapter 10) against the fixed canvas at the same budget: grammar-mdlm's
+    # steps, batch, lr, warmup, size and wide-embedding start.  Its loss is divided by the
+    # rate factor 1 / (1 - t) at each t (`edit_flows.edit_loss_terms`, weighting="flat"): the
+    # same minimiser, less variance (bench/bench_edit_flows.py --weighting).
+    Recipe("grammar-edit", "tiny_edit", "edit_flow", "grammar", GRAMMAR_BUDGETS["grammar-mdlm"],
+           init_std=EMBEDDING_STD, loss_options={"weighting": "flat"}),
     Recipe("qa-diffusion", "tiny_mlm", "sft", "qa", QA_BUDGETS, evaluate=False),
     Recipe("qa-ar", "tiny_ar", "sft", "qa", QA_BUDGETS, evaluate=False),
+    block(4, "ar"), block(16, "ar"), block(4, "scratch"),
 )}
 
 
@@ -160,11 +219,16 @@ def plan(kind: str | Recipe, prof: Profile, *, corpus_name: str | None = None,
     n = steps or b.steps
     seq_len = b.seq_len if recipe.data != "grammar" else book_language().max_len + 1
     settings = TrainSettings(objective=recipe.objective, steps=n, batch_size=b.batch_size,
-                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup)
+                             seq_len=seq_len, lr=b.lr, seed=0, warmup=b.warmup,
+                             loss_options=dict(recipe.loss_options or {}))
     if recipe.evaluate:
-        settings = settings.with_(eval_every=n, checkpoint_every=max(1, n // 4))
+        settings = settings.with_(eval_every=max(1, n // recipe.evals),
+                                  checkpoint_every=max(1, n // 4))
+    if recipe.block_size is not None:
+        settings = settings.with_(loss_options={"t_range": BLOCK_T_RANGE})
     corpus = {"corpus": corpus_name or prof.corpus}.get(recipe.data, recipe.data)
-    return Plan(recipe, prof.name, corpus, b.size or prof.model_size, settings)
+    start = plan(recipe.start, prof) if recipe.start is not None else None
+    return Plan(recipe, prof.name, corpus, b.size or prof.model_size, settings, start)
 
 
 def texts(p: Plan) -> tuple:

@@ -13,6 +13,12 @@ profile — is one record of the recipe book (`recipes`):
 * ``"grammar-mdlm"``, ``"grammar-ar"`` — the same two on sentences of ``grammar.book_language()``
   (the MDLM trains longer and starts from wide token embeddings,
   `recipes.symmetry_breaking_init`), for the chapter on parallel decoding and the intro
+* ``"grammar-edit"`` — an Edit Flow (`edit_model.tiny_edit`, objective ``"edit_flow"``) on the
+  same sentences with the grammar MDLM's budget, for the chapter on writing by edits
+
+`pretrained_block`: block-diffusion models (chapter 9) of the grammar AR model's size, data and
+tokenizer, with its shifted prediction: adapted from ``"grammar-ar"`` (A2D) or trained from
+scratch, at each block size (recipes ``"grammar-block{B}-{init}"``, `recipes.block`);
 
 and, for the closing chapter, `pretrained_qa`: a masked LM and a same-size GPT-2 fine-tuned
 (``objective="sft"``) on the question-answer pairs of ``qa``, with a BPE tokenizer in which
@@ -36,9 +42,12 @@ import textwrap
 from pathlib import Path
 
 from .. import (
+    block_diffusion,
     categorical,
     data,
     denoiser,
+    edit_flows,
+    edit_model,
     models,
     noise,
     objectives,
@@ -47,6 +56,7 @@ from .. import (
     tokenization,
 )
 from .. import train as train_module
+from ..edit_model import tiny_edit
 from ..models import load, save, tiny_ar, tiny_mlm
 from ..runtime import cache_dir, file_lock, get_device, seed_everything
 from ..train import train
@@ -57,7 +67,8 @@ from .profiles import profile as get_profile
 
 TRAINING_CODE = (categorical, data, denoiser, models, noise, objectives, settings, tokenization,
                  train_module, runtime.seed_everything)
-FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar}
+FACTORIES = {"tiny_mlm": tiny_mlm, "tiny_ar": tiny_ar, "tiny_edit": tiny_edit}
+FACTORY_CODE = {"tiny_edit": (edit_flows, edit_model)}  # code only that factory's models run
 WORLDS = {"corpus": (), "grammar": (grammar,), "qa": (qa,)}  # what a recipe's data is made of
 QA_KINDS = ("diffusion", "ar")
 
@@ -123,8 +134,10 @@ def training_code(plan: recipes.Plan) -> tuple:
     """What the weights of ``plan`` depend on: `TRAINING_CODE`, `train_model`, the data's
     builders and world, and the initialisation."""
     init = (recipes.symmetry_breaking_init,) if plan.recipe.init_std is not None else ()
+    blocks = (block_diffusion,) if plan.recipe.block_size is not None else ()
     return (*TRAINING_CODE, train_model, recipes.texts, recipes.tokenizer,
-            *WORLDS[plan.recipe.data], *init)
+            *WORLDS[plan.recipe.data], *init, *blocks,
+            *FACTORY_CODE.get(plan.recipe.factory, ()))
 
 
 def key(plan: recipes.Plan) -> str:
@@ -170,6 +183,17 @@ def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = Fal
     return pretrained(f"qa-{kind}", prof, retrain=retrain, progress=progress, device=device)
 
 
+def pretrained_block(block_size: int, init: str = "ar", prof: Profile | None = None, *,
+                     retrain: bool = False, progress: bool = True, device=None):
+    """``(model, tok, info)``: a block-diffusion GPT-2 (``shift=True``) on the book language,
+    recipe `recipes.block` (``"grammar-block{block_size}-{init}"``), trained once and cached.
+    ``init="ar"`` starts from the zoo's ``"grammar-ar"`` weights (A2D: the causal mask becomes
+    the block mask, the next-token head is kept), ``"scratch"`` from a random GPT-2 of the same
+    size.  ``info["loss"]`` and ``info["eval"]`` hold the training and held-out loss curves."""
+    plan = recipes.plan(recipes.block(block_size, init), prof or get_profile())
+    return load_or_train(plan, retrain=retrain, progress=progress, device=device)
+
+
 def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool = True,
                   device=None):
     """``(model, tok, info)`` of ``plan``: loaded from ``cache_dir() / key(plan)``, else trained
@@ -186,7 +210,8 @@ def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool =
         info = {"kind": plan.recipe.name, "profile": plan.profile, "steps": hist.steps,
                 "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
                 "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),
-                "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss}
+                "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss,
+                "eval": hist.eval}
         save(model, tok, folder)
         (folder / "train_info.json").write_text(json.dumps(info))
         return model.eval(), tok, {**info, "trained_now": True}
@@ -194,13 +219,21 @@ def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool =
 
 def train_model(plan: recipes.Plan, checkpoints: Path, progress: bool = True, device=None):
     """``(model, tok, History)``: ``plan``'s model trained from seed 0, resuming from the last
-    checkpoint in ``checkpoints`` if one is there."""
+    checkpoint in ``checkpoints`` if one is there; from the trained model of ``plan.start``
+    (itself loaded or trained) where the recipe names one, and made a block model where it has
+    a ``block_size``."""
+    if plan.start is not None:
+        model, tok, _ = load_or_train(plan.start, progress=progress, device=device)
     seed_everything(0)
     texts, held_out = recipes.texts(plan)
-    tok = recipes.tokenizer(plan)
-    model = FACTORIES[plan.recipe.factory](tok, size=plan.size, max_length=plan.settings.seq_len)
+    if plan.start is None:
+        tok = recipes.tokenizer(plan)
+        model = FACTORIES[plan.recipe.factory](tok, size=plan.size,
+                                               max_length=plan.settings.seq_len)
     if plan.recipe.init_std is not None:
         recipes.symmetry_breaking_init(model, plan.recipe.init_std)
+    if plan.recipe.block_size is not None:
+        block_diffusion.as_block_model(model, plan.recipe.block_size, shift=True)
     hist = train(model, tok, texts, plan.settings.with_(progress=progress), eval_texts=held_out,
                  checkpoint_dir=checkpoints, resume=True, device=device)
     return model, tok, hist

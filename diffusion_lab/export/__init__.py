@@ -4,12 +4,13 @@
   as JSON, cached; `export`, `export_model` and `publish` are re-exported here
   (``dl.export.export("mdlm")``);
 * `bpe` — GPT-2's byte-level BPE as ``bpe.js`` reproduces it (the QA models' tokenizer);
-* `qa` — what chapter 8's question-answering panel adds to its export.
+* `qa` — what chapter 8's question-answering panel adds to its export;
+* `grammar` — what a grammar model's panel adds: the grammar's exact membership test.
 
 A wing: it imports the core and the `course` wing's zoo; no core module imports it.
 """
 
-from . import bpe, onnx, qa
+from . import bpe, grammar, onnx, qa
 from .onnx import (
     DTYPES,
     EXPORT_VERSION,
@@ -26,5 +27,5 @@ from .onnx import (
 )
 
 __all__ = ["DTYPES", "EXPORT_VERSION", "MAX_BYTES", "LogProbs", "bpe", "export", "export_model",
-           "export_onnx", "onnx", "publish", "qa", "script_wrapper", "settings", "tokenizer_spec",
-           "weights_key"]
+           "export_onnx", "grammar", "onnx", "publish", "qa", "script_wrapper", "settings",
+           "tokenizer_spec", "weights_key"]

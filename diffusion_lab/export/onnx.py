@@ -213,7 +213,8 @@ def settings(model, tok, prof: Profile, name: str) -> dict:
 def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "float32",
            force: bool = False, progress: bool = False, **zoo_kwargs) -> dict:
     """Export ``dl.zoo.pretrained(kind, prof)`` (cached); return ``{"onnx", "json", "key",
-    "bytes"}``.  ``kind="qa"`` exports ``dl.zoo.pretrained_qa("diffusion", prof)`` (`export.qa`).
+    "bytes"}``.  ``kind="qa"`` exports ``dl.zoo.pretrained_qa("diffusion", prof)`` (`export.qa`);
+    a ``grammar-*`` model's JSON carries the grammar's membership test (`export.grammar`).
 
     The files live in ``cache_dir() / "export" / f"{kind}-{profile}-{key}"``: a second call with
     the same weights returns them at once; ``force=True`` re-exports.
@@ -228,7 +229,12 @@ def export(kind: str = "mdlm", prof: Profile | None = None, *, dtype: str = "flo
         return export_model(model, tok, kind, prof, dtype=dtype, force=force,
                             extra=qa_settings(model, tok))
     model, tok, _ = zoo.pretrained(kind, prof, progress=progress, **zoo_kwargs)
-    return export_model(model, tok, kind, prof, dtype=dtype, force=force)
+    extra = None
+    if kind.startswith("grammar-"):  # the book's grammar: the panel checks each sentence exactly
+        from .grammar import grammar_settings
+
+        extra = grammar_settings()
+    return export_model(model, tok, kind, prof, dtype=dtype, force=force, extra=extra)
 
 
 def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: str = "float32",
@@ -241,6 +247,9 @@ def export_model(model, tok, name: str, prof: Profile | None = None, *, dtype: s
         raise ValueError(f"name must be letters, digits, '-' or '_', got {name!r}")
     prof = prof or get_profile()
     key = f"{weights_key(model, tok)}-{dtype}"
+    if extra:  # what the page reads beside the graph is part of the export too
+        blob = json.dumps(extra, sort_keys=True, ensure_ascii=False).encode()
+        key += "-" + hashlib.sha256(blob).hexdigest()[:8]
     folder = cache_dir() / "export" / f"{name}-{prof.name}-{key}"
     onnx_path, json_path = folder / f"{name}.onnx", folder / f"{name}.json"
     folder.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 
 from diffusion_lab.trajectory import Trajectory
 from diffusion_lab.viz.grid import GridPanel, GridRaster, TextGrid, legend_lines
-from diffusion_lab.viz.html import step_label
 from diffusion_lab.viz.slots import N_BINS, check_sample, palette
 
 PAD_IN, TITLE_IN, LINE_IN, CBAR_IN = 0.15, 0.34, 0.14, 0.75  # margins, inches
@@ -38,8 +37,7 @@ def _legend_in(lines: list[str]) -> float:
 
 
 def _title(grid: TextGrid, step: int) -> str:
-    r = grid.reader
-    return step_label(step, grid.num_steps, r.revealed_count(step), r.remasked_count(step))
+    return grid.reader.label(step)
 
 
 def save_gif(
@@ -138,7 +136,7 @@ def final_state_figure(
     w, h = grid.size_in(fontsize)
     panel_h = TITLE_IN + h
     fig_w = w + 2 * PAD_IN
-    lines = legend_lines(fig_w, LEGEND_PT)
+    lines = legend_lines(fig_w, LEGEND_PT, grid.legend)
     below = CBAR_IN + _legend_in(lines)
     fig_h = PAD_IN + len(steps) * panel_h + below
     import matplotlib.pyplot as plt  # made by pyplot so Jupyter's inline backend can display it

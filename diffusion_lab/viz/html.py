@@ -8,7 +8,9 @@ names are one or two letters, and the CSS lives once per widget, in `legend_html
 
 Classes: ``p`` prompt, ``m`` masked (one ``▒`` per slot), ``x`` remasked by a remasking rule
 (red block, the old token in its tooltip), ``n`` revealed this step (outlined), ``c0``..``c9``
-confidence bins (background), ``s`` special tokens.
+confidence bins (background), ``s`` special tokens; for an edit run (frames whose length
+changes) ``i`` inserted this step (green), ``u`` substituted (orange, the old word in its
+tooltip) and ``d`` deleted (struck through, shown once, in the frame that deletes it).
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ import html
 
 from diffusion_lab.trajectory import Trajectory
 from diffusion_lab.viz.slots import (
+    DELETED,
+    INSERTED,
     MASK,
     N_BINS,
     PROMPT,
     REMASKED,
     SPECIAL,
+    SUBSTITUTED,
     Slot,
-    SlotReader,
     palette,
+    reader_for,
 )
 
 BLOCK = "\u2592"  # ▒, one per masked slot
@@ -42,6 +47,11 @@ def _css() -> str:
         ".dlv .x{color:#d32f2f;outline:1px solid #d32f2f;text-decoration:line-through}"
         ".dlv .n{outline:2px solid #1565c0;outline-offset:-1px;font-weight:bold}"
         ".dlv .s{color:#888;font-size:80%}"
+        ".dlv .i{outline:2px solid #2e7d32;outline-offset:-1px;background:#c8e6c9;"
+        "font-weight:bold}"
+        ".dlv .u{outline:2px solid #ef6c00;outline-offset:-1px;background:#ffe0b2;"
+        "font-weight:bold}"
+        ".dlv .d{color:#d32f2f;background:#ffcdd2;text-decoration:line-through}"
         f"{bins}"
         ".dll{font-family:monospace;white-space:nowrap;padding:0 6px}"
         ".dlg{font-size:12px;color:#444;padding:2px 0}"
@@ -58,9 +68,15 @@ def _classes(slot: Slot, confidence: bool = True) -> str:
         return "p"
     if slot.kind == SPECIAL:
         return "s"
+    if slot.kind in EDIT_CLASSES:
+        return EDIT_CLASSES[slot.kind]
     if not confidence:
         return "n" if slot.new else ""
     return f"c{slot.bin} n" if slot.new else f"c{slot.bin}"
+
+
+EDIT_CLASSES = {INSERTED: "i", SUBSTITUTED: "u", DELETED: "d"}
+TOOLTIP = {REMASKED: "remasked", SUBSTITUTED: "replaced", DELETED: "deleted"}
 
 
 def _text(s: str) -> str:
@@ -83,11 +99,13 @@ def slots_html(slots: list[Slot], confidence: bool = True) -> str:
 
     for slot in slots:
         cls = _classes(slot, confidence)
-        if slot.kind == REMASKED:  # own span: its tooltip names the token remasked
+        if slot.kind in TOOLTIP:  # own span: its tooltip names the token taken away
             flush()
             run_cls, run = None, []
-            was = html.escape(slot.was, quote=True).replace("\n", "\\n")
-            parts.append(f'<span class="x" title="remasked: {was}">{BLOCK}</span>')
+            was = slot.was if slot.kind != DELETED else slot.text.strip()
+            was = html.escape(was, quote=True).replace("\n", "\\n")
+            shown = BLOCK if slot.kind == REMASKED else _text(slot.text)
+            parts.append(f'<span class="{cls}" title="{TOOLTIP[slot.kind]}: {was}">{shown}</span>')
             continue
         if cls != run_cls:
             flush()
@@ -105,7 +123,7 @@ def frame_html(traj: Trajectory, step: int, sample: int = 0) -> str:
     class ``n``, slots a remasking rule took back class ``x``; revealed tokens have a confidence
     class ``c0``..``c9``. The CSS ships once per widget, in `legend_html`.
     """
-    return slots_html(SlotReader(traj, sample).slots(step))
+    return slots_html(reader_for(traj, sample).slots(step))
 
 
 def step_label(step: int, num_steps: int, revealed: int, remasked: int = 0) -> str:
@@ -121,8 +139,14 @@ def label_html(text: str) -> str:
     return f'<span class="dll">{html.escape(text)}</span>'
 
 
-def legend_html() -> str:
-    """The shared ``<style>`` block plus a one-line legend of the classes and the colour scale."""
+def legend_html(edits: bool = False) -> str:
+    """The shared ``<style>`` block plus a one-line legend of the classes and the colour scale
+    (``edits``: the legend of an edit run — prompt, inserted, substituted, deleted)."""
+    if edits:
+        return (_css() + '<div class="dlg"><span class="dlv" style="border:0;padding:0">'
+                '<span class="p">prompt</span> <span class="i">inserted</span> '
+                '<span class="u">substituted</span> <span class="d">deleted</span> '
+                "this step; words after an insertion or a deletion shift</span></div>")
     scale = "".join(f'<span class="c{k}">&nbsp;</span>' for k in range(N_BINS))
     return (
         _css()

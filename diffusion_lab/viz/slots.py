@@ -3,7 +3,12 @@
 A *slot* is one sequence position after the [CLS] anchor. At a given step it is a fixed prompt
 token, a still-masked position, a position just sent back to the mask by a remasking rule, a
 special token, or a generated token with the model's confidence p(token). The HTML frames, the GIF
-and the static figures all draw from `frame_slots`, so they cannot disagree about a frame.
+and the static figures all draw from a reader's ``slots``, so they cannot disagree about a frame.
+
+An edit run (`edit_trajectory.EditTrajectory`) has no fixed slots: `EditSlotReader` reads each
+frame's diff view instead — words kept, inserted, substituted (the old word kept for a tooltip)
+or deleted (shown struck through in the frame that deletes them) — and `reader_for` picks the
+reader a trajectory needs.
 
 Confidence is drawn with one colour scale everywhere: ``viridis`` (the heatmap's map), binned into
 `N_BINS` classes and lightened towards white behind text so that dark glyphs stay readable.
@@ -16,6 +21,7 @@ from functools import cache
 
 import torch
 
+from diffusion_lab import edit_trajectory as et
 from diffusion_lab.trajectory import Trajectory
 
 N_BINS = 10  # confidence classes c0..c9: [0, .1), [.1, .2), ..., [.9, 1]
@@ -24,6 +30,7 @@ LIGHTEN = 0.55  # share of white mixed into the colour behind text
 
 # kinds of slot
 PROMPT, MASK, REMASKED, TOKEN, SPECIAL = "prompt", "mask", "remasked", "token", "special"
+INSERTED, DELETED, SUBSTITUTED = "inserted", "deleted", "substituted"  # an edit run's words
 
 
 @dataclass(frozen=True)
@@ -31,10 +38,10 @@ class Slot:
     """One visible position at one step."""
 
     text: str  # display text ("" for masked slots)
-    kind: str  # PROMPT | MASK | REMASKED | TOKEN | SPECIAL
+    kind: str  # PROMPT | MASK | REMASKED | TOKEN | SPECIAL | INSERTED | DELETED | SUBSTITUTED
     confidence: float  # p(token) when it was decoded; 0.0 for masked slots
-    new: bool  # this step wrote the token (revealed or revised)
-    was: str = ""  # for REMASKED: the token the step remasked
+    new: bool  # this step wrote the token (revealed, revised, inserted or substituted)
+    was: str = ""  # for REMASKED / SUBSTITUTED: the token the step took away
 
     @property
     def bin(self) -> int:
@@ -60,10 +67,11 @@ def palette() -> tuple[str, ...]:
     return tuple(out)
 
 
-def check_sample(traj: Trajectory, sample: int) -> None:
+def check_sample(traj: Trajectory | et.EditTrajectory, sample: int) -> None:
     """Validate the public ``traj`` and ``sample`` arguments."""
-    if not isinstance(traj, Trajectory):
-        raise TypeError(f"traj must be a diffusion_lab.Trajectory, got {type(traj).__name__}")
+    if not isinstance(traj, (Trajectory, et.EditTrajectory)):
+        raise TypeError(f"traj must be a diffusion_lab.Trajectory or an EditTrajectory, got "
+                        f"{type(traj).__name__}")
     batch = traj.start.ids.shape[0]
     if not isinstance(sample, int) or not 0 <= sample < batch:
         raise ValueError(f"sample must be an int in [0, {batch - 1}], got {sample!r}")
@@ -123,6 +131,15 @@ class SlotReader:
                 out.append(Slot(self._display(i, not out), kind, float(conf[j]), bool(new[j])))
         return out
 
+    fixed_slots = True  # slot j is the same position in every frame
+
+    def label(self, step: int) -> str:
+        """The step's caption: ``"step 7/32, 41 tokens revealed"`` (+ remasked)."""
+        from diffusion_lab.viz.html import step_label
+
+        return step_label(step, self.traj.num_steps, self.revealed_count(step),
+                          self.remasked_count(step))
+
     def revealed_count(self, step: int) -> int:
         """Generated (non-fixed) slots that hold a token after ``step``."""
         f = self.traj.frame(step)
@@ -133,3 +150,68 @@ class SlotReader:
         if step == 0:
             return 0
         return int(self.traj.frame(step).remasked[self.sample, 1:].sum())
+
+
+class EditSlotReader:
+    """The words of one row of an `EditTrajectory`, frame by frame, with this step's edits."""
+
+    fixed_slots = False  # words move: an insertion shifts everything after it
+
+    KINDS = {et.KEPT: TOKEN, et.FIXED: PROMPT, et.INSERTED: INSERTED, et.DELETED: DELETED,
+             et.SUBSTITUTED: SUBSTITUTED}
+
+    def __init__(self, traj: et.EditTrajectory, sample: int = 0):
+        check_sample(traj, sample)
+        self.traj, self.sample = traj, sample
+        frames = [traj.start, *traj.frames]
+        ids = torch.cat([torch.cat([f.view_ids[sample], f.view_old[sample]]) for f in frames])
+        ids = torch.unique(ids[ids >= 0]).tolist()
+        self.text = dict(zip(ids, traj.tokenizer.batch_decode(
+            [[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False),
+            strict=True))
+        decoder = getattr(getattr(traj.tokenizer, "backend_tokenizer", None), "decoder", None)
+        self.spaced = type(decoder).__name__ in ("WordPiece", "Metaspace") or " " not in "".join(
+            self.text.values())  # words: shown with a space between them
+
+    def _display(self, i: int, first: bool) -> str:
+        s = self.text.get(i, "")
+        if self.spaced:
+            s = s[2:] if s.startswith("##") else s if first else " " + s
+        return s
+
+    def slots(self, step: int) -> list[Slot]:
+        """The words after ``step`` in reading order, with the ones it deleted still shown."""
+        f = self.traj.frame(step)
+        out = []
+        for i, kind, old in zip(f.view_ids[self.sample].tolist(),
+                                f.view_kind[self.sample].tolist(),
+                                f.view_old[self.sample].tolist(), strict=True):
+            if kind == et.NONE:
+                continue
+            shown = self.KINDS[kind]
+            new = shown in (INSERTED, SUBSTITUTED)
+            out.append(Slot(self._display(i, not out), shown, 1.0, new,
+                            self._display(old, True) if old >= 0 else ""))
+        return out
+
+    def counts(self, step: int) -> dict[str, int]:
+        """Words inserted, deleted and substituted by ``step`` in this row (0 at the start)."""
+        f = self.traj.frame(step)
+        return {name: int(value[self.sample]) for name, value in f.counts().items()}
+
+    def label(self, step: int) -> str:
+        """``"step 3/16, 5 words: +2 inserted, -1 deleted, 1 substituted"``."""
+        words = int(self.traj.frame(step).lengths[self.sample]) - 1
+        c = self.counts(step)
+        text = f"step {step}/{self.traj.num_steps}, {words} word{'s' * (words != 1)}"
+        edits = [f"+{c['inserted']} inserted"] * bool(c["inserted"])
+        edits += [f"-{c['deleted']} deleted"] * bool(c["deleted"])
+        edits += [f"{c['substituted']} substituted"] * bool(c["substituted"])
+        return text + (": " + ", ".join(edits) if edits else "")
+
+
+def reader_for(traj, sample: int = 0) -> SlotReader | EditSlotReader:
+    """The slot reader of ``traj``: `EditSlotReader` for an edit run, else `SlotReader`."""
+    check_sample(traj, sample)
+    return EditSlotReader(traj, sample) if isinstance(traj, et.EditTrajectory) else SlotReader(
+        traj, sample)

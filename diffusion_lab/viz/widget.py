@@ -28,8 +28,8 @@ except ImportError:  # ipywidgets 7 styles HTML with a DescriptionStyle
     from ipywidgets.widgets.widget_description import DescriptionStyle as _HTMLStyle
 
 from diffusion_lab.trajectory import Trajectory
-from diffusion_lab.viz.html import label_html, legend_html, slots_html, step_label
-from diffusion_lab.viz.slots import SlotReader, check_sample
+from diffusion_lab.viz.html import label_html, legend_html, slots_html
+from diffusion_lab.viz.slots import SlotReader, check_sample, reader_for
 
 LINK_MODES = ("auto", "js", "python")
 HAS_STACK = hasattr(widgets, "Stack")  # ipywidgets >= 8
@@ -129,27 +129,28 @@ def unmasking_widget(
 
     Play button, step slider, a label ("step 7/32, 41 tokens revealed"), the text in a monospace
     box (masked slots as ``▒`` blocks, this step's tokens outlined, slots remasked by remasking
-    in red, background colour = confidence) and a legend. ``interval_ms`` is the time per step
-    (default: about 8 s for the whole run); ``link`` is ``"auto"`` (``"python"`` on Colab, else
-    ``"js"``), ``"js"`` or ``"python"``. Returns the `widgets.VBox`, with ``.links``,
-    ``.link_mode``, ``.play``, ``.slider``, ``.label_stack`` and ``.stack`` kept on it.
+    in red, background colour = confidence) and a legend.  For an edit run
+    (`edit_trajectory.EditTrajectory`) the frames change length: words inserted this step are
+    green, substituted orange, deleted struck through in red, and the label counts them.
+    ``interval_ms`` is the time per step (default: about 8 s for the whole run); ``link`` is
+    ``"auto"`` (``"python"`` on Colab, else ``"js"``), ``"js"`` or ``"python"``. Returns the
+    `widgets.VBox`, with ``.links``, ``.link_mode``, ``.play``, ``.slider``, ``.label_stack``
+    and ``.stack`` kept on it.
     """
     check_sample(traj, sample)
     mode = _link_mode(link)
-    reader = SlotReader(traj, sample)
+    reader = reader_for(traj, sample)
     n = traj.num_steps
     layout, style = _shared_look()
     pages = [slots_html(reader.slots(k)) for k in range(n + 1)]
-    labels = [
-        label_html(step_label(k, n, reader.revealed_count(k), reader.remasked_count(k)))
-        for k in range(n + 1)
-    ]
+    labels = [label_html(reader.label(k)) for k in range(n + 1)]
     stack = _stack(pages, layout, style)
     label_stack = _stack(labels, layout, style)
     play, slider = _player(n, _interval(interval_ms, n, 8.0), "step")
     links = _connect(mode, play, slider, [stack, label_stack])
     box = widgets.VBox(
-        [widgets.HBox([play, slider, label_stack]), stack, widgets.HTML(legend_html())]
+        [widgets.HBox([play, slider, label_stack]), stack,
+         widgets.HTML(legend_html(edits=not reader.fixed_slots))]
     )
     box.links, box.link_mode = links, mode
     box.play, box.slider, box.stack, box.label_stack = play, slider, stack, label_stack
@@ -193,8 +194,11 @@ def race(
     Returns the `widgets.VBox`, with ``.links``, ``.link_mode``, ``.play``, ``.slider``,
     ``.label_stack``, ``.stacks`` (AR, diffusion), ``.caption`` and ``.caption_text`` kept on it.
     """
-    check_sample(ar_traj, sample)
-    check_sample(diffusion_traj, sample)
+    for traj in (ar_traj, diffusion_traj):
+        check_sample(traj, sample)
+        if not isinstance(traj, Trajectory):
+            raise TypeError(f"race needs two fixed-canvas Trajectory runs, got "
+                            f"{type(traj).__name__}")
     mode = _link_mode(link)
     ar_s = ar_traj.seconds if ar_seconds is None else float(ar_seconds)
     dm_s = diffusion_traj.seconds if diffusion_seconds is None else float(diffusion_seconds)

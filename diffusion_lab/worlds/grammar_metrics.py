@@ -107,6 +107,19 @@ def passes_per_row(traj) -> torch.Tensor:
     return 1 + still[:-1].sum(0)
 
 
+def passes_until_eos(traj, block_size: int, eos_id: int) -> torch.Tensor:
+    """(B,) the passes each row of a recorded `Trajectory` needed up to the end of the block
+    of ``block_size`` that holds its first ``eos_id`` (its last block when it wrote none):
+    what a block sampler that stops at [EOS] pays (``block_sampling``), counted on a run that
+    did not stop, e.g. the grammar oracle decoded with a ``block_size`` schedule."""
+    ids = traj.ids[:, 1:]
+    hit = ids == eos_id
+    last = torch.where(hit.any(1), hit.int().argmax(1), ids.shape[1] - 1) // block_size
+    upto = (torch.arange(ids.shape[1]) // block_size)[None] <= last[:, None]  # (B, L)
+    states = [traj.start] + traj.frames[:-1]  # the state each pass saw
+    return sum((state.mask[:, 1:] & upto).any(1).long() for state in states)
+
+
 def reveal_step(traj) -> torch.Tensor:
     """(B, L) the step at which each text slot was last revealed (from a recorded trajectory)."""
     masks = torch.stack([f.mask[:, 1:] for f in traj.frames])  # (steps, B, L)

@@ -205,10 +205,16 @@
       if (f.step === 1 && panel.dlStats.firstFrame === null) panel.dlStats.firstFrame = performance.now();
       const finished = f.step > 0 && !f.masked.some((m, i) => m && !r.fixed[i]);
       say(f.step === 0 ? "start: every free slot masked" + (r.given.some((g) => g >= 0) ? " but the forced one" : "")
-        : label(f) + (finished ? " — done" + (qa ? qa.describe(f) : "") : ""));
+        : label(f) + (finished ? " — done" + (qa ? qa.describe(f) : "") + grammarVerdict(f) : ""));
       r.prev = f;
       return true;
     }
+    // a grammar model's sentence, checked exactly (grammar.js): "in the language" or why not
+    const grammarVerdict = (f) => {
+      if (!spec.grammar || !window.DLLiveGrammar) return "";
+      const words = Array.from(f.ids.slice(0, f.L)).filter((id) => id !== spec.special.cls).map((id) => spec.vocab[id]);
+      return window.DLLiveGrammar.describe(spec, words.join(" "));
+    };
     const guard = (fn) => async () => {
       if (!spec) return say("The model is still loading…", false);
       try { await fn(); } catch (e) { say(`Error: ${e.message}`, true); run = null; }

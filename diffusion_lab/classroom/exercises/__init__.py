@@ -181,8 +181,8 @@ def check_prediction(label: str, prediction, observed, measured: Mapping[str, fl
 
 check_prediction.grading = {"answers": ("prediction", "observed"), "own": {}, "rules": ()}
 
-from . import ch0, ch1, ch2, ch3, ch4, ch5, ch5b, ch6, ch7, ch8  # noqa: E402  (the checks use the helpers above)
+from . import ch0, ch1, ch2, ch3, ch4, ch5, ch5b, ch6, ch7, ch8, ch9, ch10  # noqa: E402  (the checks use the helpers above)
 
 __all__ = ["KINDS", "ExerciseFailed", "answered", "check_prediction", "checker", "ch0", "ch1",
-           "ch2", "ch3", "ch4", "ch5", "ch5b", "ch6", "ch7", "ch8", "is_blank", "number",
-           "numbers", "record", "require"]
+           "ch2", "ch3", "ch4", "ch5", "ch5b", "ch6", "ch7", "ch8", "ch9", "ch10", "is_blank",
+           "number", "numbers", "record", "require"]
