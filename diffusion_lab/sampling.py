@@ -37,6 +37,7 @@ from .denoiser import TokenInfo, denoiser_logits
 from .models import is_causal_lm, max_positions
 from .settings import SampleSettings, split_known
 from .strategies import StepContext, Strategy, get_strategy, leave_no_mask
+from .strategies_revision import reread_scores
 from .tokenization import anchor_id, require_mask_token
 from .trajectory import Frame, Trajectory, decode_texts
 
@@ -185,19 +186,28 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
         time.perf_counter(), None, False
     record = cfg.record or callback_on_step_end is not None  # frames for the record / callback
     for region, n in block_plan(~fixed, cfg.steps, cfg.block_size):
-        grid = rule.time_grid(n, options)
+        grid, reread = rule.time_grid(n, options), None
         for i in range(len(grid) - 1):
             if cached is None:  # the denoiser sees only z_t: reuse its output until z_t changes
-                cached = denoiser_logits(model, x, info)
+                cached, reread = denoiser_logits(model, x, info), None
                 passes += 1
             rows = cached[region]  # (N, V): only the slots this step may touch
             drawn = sample_filtered(rows, gen, cfg.temperature, cfg.top_k, cfg.top_p)
             proposal, p = x.clone(), torch.zeros_like(conf)
             proposal[region], p[region] = drawn, probability_of(rows, drawn)  # untempered p
+            decoded = region & ~masked
+            if rule.reread:  # every decoded token re-scored in z_t (strategies_revision)
+                if reread is None:
+                    reread = reread_scores(model, x, cached, decoded, info, options["score"])
+                    passes += reread[3]
+                proposal = torch.where(decoded, reread[1], proposal)
+                p = torch.where(decoded, reread[2], p)
             ctx = StepContext(x, masked, region, proposal, p, conf, grid[i], grid[i + 1], i,
-                              len(grid) - 1, gen, options)
+                              len(grid) - 1, gen, options, reread[0] if rule.reread else None)
             update, remask = leave_no_mask(ctx, *rule.rule(ctx))
             x_new = torch.where(update, proposal, x).masked_fill(remask, info.mask_id)
+            if rule.reread:  # a kept token shows the confidence it has now
+                conf = torch.where(decoded, reread[0], conf)
             conf = torch.where(update, p, conf).masked_fill(remask, 0.0)
             masked_new = (masked & ~update) | remask
             if bool((x_new != x).any()):

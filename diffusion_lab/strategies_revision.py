@@ -1,0 +1,123 @@
+r"""Revision that re-reads the present context: remasking and editing by a confidence re-scored
+at every step, not the one a token had when it was decoded.
+
+The decode-time rule (``confidence_weighted``) remembers $c^i = p_\theta(x^i \mid z_{t'})$ from
+the step $t'$ that decoded slot $i$ and remasks with probability $\propto 1 - c^i$ ever after:
+whatever is written later, the token's score does not move.  A verdict written before the
+equation that contradicts it cannot be judged by that equation.  The rules here ask the model
+again, at every step, in the context $z_t$ of *that* step:
+
+$$ r^i_t = p_\theta\big(x^i \mid z_t \text{ with slot } i \text{ masked}\big)
+   \qquad (\text{``score="probe"``}) $$
+
+— the model's probability of the token it wrote, had it not written it, given everything
+visible now.  A masked-diffusion model cannot simply be read at a visible slot: trained only on
+masked slots (MDLM's SUBS, Sahoo et al. 2024), its output there is untrained, and ``score="self"``
+(read $p_\theta(x^i \mid z_t)$ at the visible slot from the step's own pass, no extra pass) is
+meaningful only for a model trained to judge visible tokens (BERT's 10% random tokens, GIDD's
+uniform corruption: ``objectives`` option ``corrupt``).  The probe is the masked model's own way,
+as P2's self-planner (Peng et al. 2025) and the informed corrector (Zhao et al. 2024) score a
+decoded token: re-mask it and ask.  It costs one forward row per decoded slot; the rows of one
+step go through the model as one batch.
+
+* ``reread_remask``: remask every decoded token whose re-read confidence $r^i_t$ fell below
+  ``remask_below`` (0.5: the model now prefers another token), least confident first, at most as
+  many as the schedule still leaves masked; then reveal the most confident masked slots so the
+  count follows the schedule (as ``confidence_weighted``).  A remasked slot is decoded again at
+  the next step, in the context that made it lose confidence.
+* ``token_editing``: LLaDA2.1's token editing (the ``editing_threshold`` of diffusers'
+  ``BlockRefinementScheduler``): a committed token is *replaced* in place by the model's top
+  prediction for its slot when that is another token with probability > ``editing_threshold``
+  (0.9); masked slots are revealed as ``low_confidence``.  LLaDA2.1 reads the prediction at the
+  visible slot (``score="self"``) from a model trained to edit; ``score="probe"`` re-masks.
+
+The sampling loop computes $r_t$ (`reread_scores`) for strategies registered with
+``reread=True``, puts it in ``ctx.reread``, and gives every decoded slot the re-read top token
+as its proposal (``ctx.proposal``, ``ctx.p``), so a rule may replace a token as well as remask it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .denoiser import TokenInfo, denoiser_logits
+from .registry import StepContext, register, top_k_mask
+
+SCORES = ("probe", "self")
+
+
+def reread_scores(model, x: torch.Tensor, logits: torch.Tensor, decoded: torch.Tensor,
+                  info: TokenInfo, score: str = "probe", chunk: int = 512):
+    """``(now, top, p_top, passes)``: for every ``decoded`` slot (B, L) of ``x``, the model's
+    probability of its token in the present context (``now``, float64), its most likely token
+    there (``top``) and that token's probability (``p_top``); 0 / the token itself elsewhere.
+
+    ``score="probe"``: slot $i$ re-masked, one row per decoded slot, run in batches of ``chunk``
+    rows; ``passes`` is the most probe rows of one sample (forward passes per sample, as the
+    loop counts them).  ``score="self"``: read from ``logits`` (the step's own pass), 0 passes.
+    """
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+    now = torch.zeros(x.shape, dtype=torch.float64, device=x.device)
+    top, p_top = x.clone(), now.clone()
+    if score == "self":
+        logp = logits.double().log_softmax(-1)
+        p_all, arg = logp.max(-1)
+        here = logp.gather(-1, x[..., None])[..., 0]
+        return (torch.where(decoded, here.exp(), now), torch.where(decoded, arg, x),
+                torch.where(decoded, p_all.exp(), now), 0)
+    b, i = decoded.nonzero(as_tuple=True)
+    if len(b) == 0:
+        return now, top, p_top, 0
+    rows = x[b].clone()
+    rows[torch.arange(len(b), device=x.device), i] = info.mask_id
+    parts = []
+    for s in range(0, len(b), chunk):
+        k = torch.arange(min(chunk, len(b) - s), device=x.device)
+        parts.append(denoiser_logits(model, rows[s:s + chunk], info)[k, i[s:s + chunk]].double()
+                     .log_softmax(-1))
+    logp = torch.cat(parts)  # (K, V): slot i's distribution with slot i masked
+    now[b, i] = logp.gather(-1, x[b, i][:, None])[:, 0].exp()
+    best, arg = logp.max(-1)
+    top[b, i], p_top[b, i] = arg, best.exp()
+    return now, top, p_top, int(decoded.sum(1).max())
+
+
+def _check_probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+def _reveal_most_confident(ctx: StepContext, extra=0) -> torch.Tensor:
+    score = ctx.p.masked_fill(~(ctx.masked & ctx.region), float("-inf"))
+    return top_k_mask(score, ctx.reveal_count(extra=extra))
+
+
+@register("reread_remask", revises=True, reread=True,
+          options={"score": "probe", "remask_below": 0.5})
+def reread_remask(ctx: StepContext):
+    """Remask each decoded token whose confidence re-read in the present context
+    (``ctx.reread``, `reread_scores`) is below ``remask_below`` (0.5), least confident first and
+    at most round(N rate(s)) of them; reveal the most confident masked slots to keep the
+    schedule.  ``score``: "probe" (re-mask and ask: any masked LM) or "self" (a model trained
+    to judge visible tokens)."""
+    below = _check_probability("remask_below", ctx.option("remask_below"))
+    decoded = ctx.region & ~ctx.masked
+    doubt = decoded & (ctx.reread < below)
+    target = torch.round(ctx.region.sum(1).double() * ctx.rate_s).long()
+    remask = top_k_mask((-ctx.reread).masked_fill(~doubt, float("-inf")), target)
+    return _reveal_most_confident(ctx, extra=remask.sum(1)), remask
+
+
+@register("token_editing", revises=True, reread=True,
+          options={"score": "self", "editing_threshold": 0.9})
+def token_editing(ctx: StepContext):
+    """LLaDA2.1's token editing: replace a decoded token by the model's top prediction for its
+    slot (``ctx.proposal`` there) when that is another token with probability >
+    ``editing_threshold`` (0.9); reveal masked slots as ``low_confidence``.  ``score``: where
+    the prediction is read ("self": at the visible slot, LLaDA2.1's way; "probe": re-masked)."""
+    tau = _check_probability("editing_threshold", ctx.option("editing_threshold"))
+    decoded = ctx.region & ~ctx.masked
+    edit = decoded & (ctx.proposal != ctx.x) & (ctx.p > tau)
+    return _reveal_most_confident(ctx) | edit, ctx.nothing()
