@@ -192,7 +192,7 @@ def settings(model, tok, prof: Profile, name: str) -> dict:
                      "steps": prof.gen_steps, "strategy": "low_confidence", "temperature": 1.0,
                      "seed": 0, "profile": prof.name},
         "options": {"schedule": "linear", "threshold": 0.9, "remask_scale": 0.5,
-                    "remask_power": 1.0},
+                    "remask_power": 1.0, "remask_below": 0.5, "score": "probe"},
         "palette": list(palette()),
         "bins": N_BINS,
         **spec,

@@ -24,7 +24,10 @@ step go through the model as one batch.
   ``remask_below`` (0.5: the model now prefers another token), least confident first, at most as
   many as the schedule still leaves masked; then reveal the most confident masked slots so the
   count follows the schedule (as ``confidence_weighted``).  A remasked slot is decoded again at
-  the next step, in the context that made it lose confidence.
+  the next step, in the context that made it lose confidence.  The schedule writes its least
+  certain slot at its last step, where nothing may be remasked, so ``rounds`` (2) more steps at
+  $t = 0$ re-read the finished text (`checking_time_grid`): one to take a token back, one to
+  write it again; a round that doubts nothing ends the block.
 * ``token_editing``: LLaDA2.1's token editing (the ``editing_threshold`` of diffusers'
   ``BlockRefinementScheduler``): a committed token is *replaced* in place by the model's top
   prediction for its slot when that is another token with probability > ``editing_threshold``
@@ -94,30 +97,63 @@ def _reveal_most_confident(ctx: StepContext, extra=0) -> torch.Tensor:
     return top_k_mask(score, ctx.reveal_count(extra=extra))
 
 
-@register("reread_remask", revises=True, reread=True,
-          options={"score": "probe", "remask_below": 0.5})
+def checking_time_grid(n: int, options) -> list[float]:
+    r"""The linear grid $1, 1 - 1/n, \dots, 0$, then ``rounds`` more steps at $t = s = 0$: once
+    every slot is written, the rule may still take a token back (and the next step write it
+    again); the block stops at the first round with nothing to take back (`nothing_doubted`)."""
+    rounds = options.get("rounds", 2)
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+        raise ValueError(f"rounds must be an int >= 0, got {rounds!r}")
+    return [1 - i / n for i in range(n + 1)] + [0.0] * rounds
+
+
+def _doubted(ctx: StepContext) -> torch.Tensor:
+    below = _check_probability("remask_below", ctx.option("remask_below"))
+    return ctx.region & ~ctx.masked & (ctx.reread < below)
+
+
+def _edits(ctx: StepContext) -> torch.Tensor:
+    tau = _check_probability("editing_threshold", ctx.option("editing_threshold"))
+    return ctx.region & ~ctx.masked & (ctx.proposal != ctx.x) & (ctx.p > tau)
+
+
+def nothing_doubted(ctx: StepContext, masked_after: torch.Tensor) -> bool:
+    """Stop once a step after the schedule (t = 0) leaves no mask: it took nothing back."""
+    return ctx.t == 0 and not bool((masked_after & ctx.region).any())
+
+
+def nothing_edited(ctx: StepContext, masked_after: torch.Tensor) -> bool:
+    """Stop once a step after the schedule (t = 0) leaves no mask and proposes no edit."""
+    return ctx.t == 0 and not bool((masked_after & ctx.region).any() or _edits(ctx).any())
+
+
+@register("reread_remask", revises=True, reread=True, time_grid=checking_time_grid,
+          finished=nothing_doubted, options={"score": "probe", "remask_below": 0.5, "rounds": 2})
 def reread_remask(ctx: StepContext):
     """Remask each decoded token whose confidence re-read in the present context
     (``ctx.reread``, `reread_scores`) is below ``remask_below`` (0.5), least confident first and
     at most round(N rate(s)) of them; reveal the most confident masked slots to keep the
-    schedule.  ``score``: "probe" (re-mask and ask: any masked LM) or "self" (a model trained
-    to judge visible tokens)."""
-    below = _check_probability("remask_below", ctx.option("remask_below"))
-    decoded = ctx.region & ~ctx.masked
-    doubt = decoded & (ctx.reread < below)
-    target = torch.round(ctx.region.sum(1).double() * ctx.rate_s).long()
+    schedule.  After the schedule, up to ``rounds`` (2) steps at t = 0 re-read the finished
+    text: a doubted token is remasked (no cap) and written again at the next step; the last
+    step leaves no mask.  ``score``: "probe" (re-mask and ask: any masked LM) or "self" (a
+    model trained to judge visible tokens)."""
+    doubt = _doubted(ctx)
+    if ctx.t == 0:  # after the schedule: any doubted token may go back
+        target = ctx.region.sum(1)
+    else:
+        target = torch.round(ctx.region.sum(1).double() * ctx.rate_s).long()
     remask = top_k_mask((-ctx.reread).masked_fill(~doubt, float("-inf")), target)
     return _reveal_most_confident(ctx, extra=remask.sum(1)), remask
 
 
-@register("token_editing", revises=True, reread=True,
-          options={"score": "self", "editing_threshold": 0.9})
+@register("token_editing", revises=True, reread=True, time_grid=checking_time_grid,
+          finished=nothing_edited, options={"score": "self", "editing_threshold": 0.9,
+                                             "rounds": 2})
 def token_editing(ctx: StepContext):
     """LLaDA2.1's token editing: replace a decoded token by the model's top prediction for its
     slot (``ctx.proposal`` there) when that is another token with probability >
-    ``editing_threshold`` (0.9); reveal masked slots as ``low_confidence``.  ``score``: where
-    the prediction is read ("self": at the visible slot, LLaDA2.1's way; "probe": re-masked)."""
-    tau = _check_probability("editing_threshold", ctx.option("editing_threshold"))
-    decoded = ctx.region & ~ctx.masked
-    edit = decoded & (ctx.proposal != ctx.x) & (ctx.p > tau)
-    return _reveal_most_confident(ctx) | edit, ctx.nothing()
+    ``editing_threshold`` (0.9); reveal masked slots as ``low_confidence``; after the schedule,
+    up to ``rounds`` (2) editing steps on the finished text, until none proposes an edit (as
+    LLaDA2.1 edits a block until it is stable).  ``score``: where the prediction is read
+    ("self": at the visible slot, LLaDA2.1's way; "probe": re-masked)."""
+    return _reveal_most_confident(ctx) | _edits(ctx), ctx.nothing()

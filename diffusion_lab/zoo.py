@@ -239,16 +239,26 @@ def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = Fal
             model, tok = load(folder, device=device or get_device())
             info = json.loads((folder / "train_info.json").read_text())
             return model.eval(), tok, {**info, "trained_now": False}
-        seed_everything(0)
-        train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
-        tok = qa_tokenizer()
-        recipe_ = qa_recipe(prof)
-        model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=qa_size(prof),
-                                                         max_length=recipe_.seq_len)
-        hist = train(model, tok, train_pairs, recipe_.with_(progress=progress), device=device)
-        info = {"kind": kind, "profile": prof.name, "steps": hist.steps,
-                "seconds": round(hist.seconds, 1), "final_loss": hist.final_loss(),
-                "loss": hist.loss}
+        model, tok, info = train_qa(kind, prof, progress=progress, device=device)
         save(model, tok, folder)
         (folder / "train_info.json").write_text(json.dumps(info))
-        return model.eval(), tok, {**info, "trained_now": True}
+        return model, tok, {**info, "trained_now": True}
+
+
+def train_qa(kind: str, prof: Profile, *, seed: int = 0, progress: bool = True, device=None):
+    """``(model, tok, info)``: QA model ``kind`` trained afresh with `qa_recipe`, initial weights
+    and batches from ``seed`` (the zoo's model is seed 0; `bench/bench_qa_claims.py` trains
+    others to measure the recipe, not one model)."""
+    if kind not in QA_KINDS:
+        raise ValueError(f"kind must be one of {list(QA_KINDS)}, got {kind!r}")
+    seed_everything(seed)
+    train_pairs = qa.pairs(QA_TRAIN_PAIRS, seed=0)
+    tok = qa_tokenizer()
+    recipe_ = qa_recipe(prof).with_(seed=seed, progress=progress)
+    model = (tiny_ar if kind == "ar" else tiny_mlm)(tok, size=qa_size(prof),
+                                                     max_length=recipe_.seq_len)
+    hist = train(model, tok, train_pairs, recipe_, device=device)
+    info = {"kind": kind, "profile": prof.name, "seed": seed, "steps": hist.steps,
+            "seconds": round(hist.seconds, 1), "final_loss": hist.final_loss(),
+            "loss": hist.loss}
+    return model.eval(), tok, info

@@ -20,9 +20,9 @@ import diffusion_lab as dl
 from diffusion_lab.strategies_revision import reread_scores
 
 
-@pytest.fixture
-def oracle(tok):
-    """A tiny_mlm patched into the claim checker (module docstring); records its inputs."""
+def claim_checker(tok, evidence_last: bool = False):
+    """A tiny_mlm patched into the claim checker (module docstring); records its inputs.
+    ``evidence_last``: less sure of the evidence (p 0.73) than of any other slot."""
     model = dl.tiny_mlm(tok, size="xs", max_length=16).eval()
     a, b = tok.convert_tokens_to_ids(["a", "b"])
     V, M = len(tok), tok.mask_token_id
@@ -32,6 +32,8 @@ def oracle(tok):
         seen.append(input_ids.clone())
         logits = torch.full((*input_ids.shape, V), -30.0)
         logits[..., a] = 4.0  # every slot: "a", fairly sure (p ~ 0.98)
+        if evidence_last:
+            logits[:, 3, a], logits[:, 3, b] = 1.0, 0.0
         evidence = input_ids[:, 3]  # text position 2
         verdict = logits[:, 1]
         verdict[:] = -30.0
@@ -43,6 +45,11 @@ def oracle(tok):
 
     model.forward = forward
     return model, seen
+
+
+@pytest.fixture
+def oracle(tok):
+    return claim_checker(tok)
 
 
 def first_step(traj, attr: str, slot: int) -> int | None:
@@ -96,6 +103,22 @@ def test_reread_remask_revises_the_verdict_after_the_evidence_is_written(oracle,
     # its confidence, re-read at every step and shown in the frames: 0.6 until the evidence
     assert traj.start.confidence[0, 1].item() == pytest.approx(0.6, abs=1e-3)
     assert traj.frames[evidence - 1].confidence[0, 1].item() == pytest.approx(0.6, abs=1e-3)
+
+
+def test_evidence_written_last_is_checked_after_the_schedule(tok):
+    """The least certain slot is written at the schedule's last step, where nothing may be
+    remasked: the rounds at t = 0 take the verdict back and write it again."""
+    model, _ = claim_checker(tok, evidence_last=True)
+    traj = dl.generate(model, tok, ["b"], length=5, steps=5, strategy="reread_remask",
+                       revisable=[0], top_k=1, seed=0)
+    assert first_step(traj, "revealed", 3) == 5 and first_step(traj, "remasked", 1) == 6
+    assert traj.num_steps == 7 and traj.texts[0][0] == "a"
+    unforced = dl.generate(model, tok, ["a"], length=5, steps=5, strategy="reread_remask",
+                           revisable=[0], top_k=1, seed=0)
+    assert unforced.num_steps == 6 and unforced.texts[0][0] == "a"  # one round: nothing doubted
+    no_rounds = dl.generate(model, tok, ["b"], length=5, steps=5, strategy="reread_remask",
+                            revisable=[0], top_k=1, seed=0, rounds=0)
+    assert no_rounds.num_steps == 5 and no_rounds.texts[0][0] == "b"
 
 
 def test_decode_time_rule_cannot_tell_when_the_evidence_arrives(oracle, tok):
