@@ -157,6 +157,7 @@ VARIANTS = {
     "dl decay all": ("dl", {}, {"decay_all": True}),
     "dl no antithetic": ("dl", {}, {"antithetic": False}),
     "dl eps 0": ("dl", {"eps": 1e-9}, {}),
+    "dl seq_len 128": ("dl", {"seq_len": 128}, {}),  # rows padded with [EOS] to 128 tokens
 }
 TOK = None
 
@@ -187,7 +188,6 @@ def main() -> None:
     seen = {q for q, _ in train_pairs}
     test = [p for p in TASKS[args.task](4 * args.test, seed=2000) if p[0] not in seen][:args.test]
     TOK = tok = dl.CharTokenizer.from_texts([f"{q}{a}" for q, a in train_pairs])
-    ids, fixed = data.pad_pairs(tok, train_pairs, args.seq)
     print(f"task: {args.task}; {len(train_pairs)} pairs, {len(test)} held-out; size "
           f"{args.size}, {args.steps} steps, batch {args.batch}, lr {args.lr}, "
           f"low_confidence {args.decode} steps; {torch.get_num_threads()} thread(s)")
@@ -197,8 +197,9 @@ def main() -> None:
         init = dl.tiny_mlm(tok, size=args.size, max_length=args.seq).state_dict()
         for name in names:
             kind, change, patch = VARIANTS[name]
-            model = dl.tiny_mlm(tok, size=args.size, max_length=args.seq)
-            model.load_state_dict(init)
+            change = {"seq_len": args.seq, **change}
+            model = dl.tiny_mlm(tok, size=args.size, max_length=change["seq_len"])
+            model.load_state_dict(init)  # RoPE: the weights do not depend on max_length
             model.to(device)
             tick = time.perf_counter()
             curve = []
@@ -211,11 +212,12 @@ def main() -> None:
             if kind == "dl":
                 with library_changed(**patch):
                     losses = dl.train(model, tok, train_pairs, objective="sft", steps=args.steps,
-                                      batch_size=args.batch, seq_len=args.seq, lr=args.lr,
+                                      batch_size=args.batch, lr=args.lr,
                                       seed=seed, progress=False, device=device,
                                       callbacks=[every], **change).loss
             else:
-                losses = textbook_train(model, ids.to(device), fixed.to(device),
+                rows, given = data.pad_pairs(tok, train_pairs, change.pop("seq_len"))
+                losses = textbook_train(model, rows.to(device), given.to(device),
                                         tok.mask_token_id, steps=args.steps, batch=args.batch,
                                         lr=args.lr, seed=seed, callback=every, **change)
             acc = exact_match(model, tok, test, args.seq - 1, args.decode)
