@@ -17,8 +17,8 @@ import torch
 from common import best_of, parser, prepare
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics
-from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+from diffusion_lab.worlds import grammar_metrics
+from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
 THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
@@ -48,7 +48,7 @@ def main() -> None:
     ap.add_argument("--score", type=int, default=20000, help="sentences for the scorer")
     args = ap.parse_args()
     device = prepare(args)
-    lang = dl.grammar.book_language()
+    lang = dl.worlds.grammar.book_language()
     print(f"{torch.get_num_threads()} thread(s), device {device}, model {args.model}")
     scorer_throughput(lang, args.score, args.repeats)
     if args.model == "oracle":

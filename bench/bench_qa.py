@@ -51,7 +51,7 @@ def main() -> None:
     device = prepare(args)
     model, tok, _ = dl.zoo.pretrained_qa("diffusion", device=device)
     ar, _, _ = dl.zoo.pretrained_qa("ar", device=device)
-    length = dl.zoo.qa_recipe(dl.profile()).seq_len - 1
+    length = dl.course.recipes.plan("qa-diffusion", dl.profile()).settings.seq_len - 1
     questions = [q for q, _ in dl.qa.pairs(args.questions, seed=1)]
     equal_families = args.equal_families.split(",")
     unknown = set(equal_families) - set(dl.qa.FAMILIES)

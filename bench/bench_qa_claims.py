@@ -2,8 +2,8 @@
 
 Chapter 8 shows one model of each kind (the zoo's, seed 0).  This script measures the *recipe*:
 for each training seed it trains the diffusion model and the same-size GPT-2 with
-``dl.zoo.train_qa`` (the zoo's settings, other seeds) and, on the chapter's distinct claims
-(the unit: each claim once), reports
+``dl.zoo.pretrained_qa(kind, seed=...)`` (the zoo's recipe, other seeds; cached) and, on the
+chapter's distinct claims (the unit: each claim once), reports
 
 * claim accuracy split by truth value (true claims: "yes" is right; false: "no"), greedy, the
   diffusion model with ``low_confidence`` and one step per free slot;
@@ -26,6 +26,7 @@ import torch
 from common import parser, prepare
 
 import diffusion_lab as dl
+from diffusion_lab.course import recipes
 
 RULES = {"reread_remask": {}, "confidence_weighted": {}}
 
@@ -52,14 +53,16 @@ def main() -> None:
     prof = dl.profile(args.profile)
     claims = claims_of(args.claims)
     truth = [dl.qa.Claims.is_true(q) for q in claims]
-    length = dl.zoo.qa_recipe(prof).seq_len - 1
+    plan = recipes.plan("qa-diffusion", prof)
+    length = plan.settings.seq_len - 1
     print(f"{len(claims)} distinct claims ({sum(truth)} true); profile {prof.name}; "
-          f"recipe {dl.zoo.QA_BUDGET.get(prof.name)}")
+          f"recipe {recipes.get('qa-diffusion').budget(prof)}")
     for seed in (int(s) for s in args.seeds.split(",")):
         tick = time.perf_counter()
-        model, tok, info_d = dl.zoo.train_qa("diffusion", prof, seed=seed, progress=False,
-                                              device=device)
-        ar, _, info_a = dl.zoo.train_qa("ar", prof, seed=seed, progress=False, device=device)
+        model, tok, info_d = dl.zoo.pretrained_qa("diffusion", prof, seed=seed, progress=False,
+                                                  device=device)
+        ar, _, info_a = dl.zoo.pretrained_qa("ar", prof, seed=seed, progress=False,
+                                             device=device)
         steps = length - min(len(tok(q)["input_ids"]) for q in claims)
         greedy = dict(top_k=1, seed=0)
         df, _ = dl.qa.ask(model, tok, claims, length=length, steps=steps,

@@ -7,7 +7,7 @@ run below is a separate process doing `dl.train` (cpu profile sizes: batch 32, s
 the script times one alone, then two started together, and prints each one's ratio
 ``t_side_by_side / t_alone`` for two thread policies:
 
-* ``auto``: what `dl.notebook.setup` picks (`diffusion_lab.threads`: affinity and cgroup quota);
+* ``auto``: what `dl.notebook.setup` picks (`diffusion_lab.runtime`: affinity and cgroup quota);
 * ``1``: ``DIFFUSION_LAB_THREADS=1``.
 
 Target: each <= 2.5x alone (two jobs on the cores one had: 2x is the floor). Measurements taken
@@ -25,7 +25,7 @@ import time
 CHILD = """
 import time, torch
 import diffusion_lab as dl
-from diffusion_lab.threads import apply_threads
+from diffusion_lab.runtime import apply_threads
 n = apply_threads()
 text = dl.load_corpus("python-docs")[:200000]
 tok = dl.CharTokenizer.from_texts([text])

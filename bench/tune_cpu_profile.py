@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
     text = dl.load_corpus("shakespeare")
-    train_text, valid = dl.split_corpus(text)
+    train_text, valid = dl.data.split_corpus(text)
     tok = dl.CharTokenizer.from_texts([text])
     print(f"unigram entropy of the held-out text: {dl.metrics.unigram_entropy(valid):.3f} bits")
     for objective in args.objectives:

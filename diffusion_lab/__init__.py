@@ -17,57 +17,61 @@ The public API (the book, the tests and outside users rely on these names)::
     dl.train(model, tok, pairs, objective="sft", seq_len=20)  # LLaDA's SFT; answers end at [EOS]
 
 Settings are frozen dataclasses (`SampleSettings`, `TrainSettings`) behind the keyword forms; a
-reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).  ``dl.viz``
-(matplotlib, ipywidgets) is imported on first use, so ``import diffusion_lab`` stays light.
+reader adds a sampler with ``@dl.register_strategy("name")`` (see `strategies`).
+
+The house (``book/architecture.md``): the lineage's core is the flat top level of the package —
+``dl.data``, ``dl.noise``, ``dl.objectives``, ``dl.train``, ``dl.sampling``, ``dl.strategies``,
+``dl.metrics``, ``dl.stats``, ... and ``dl.viz`` (matplotlib, ipywidgets: imported on first use,
+so ``import diffusion_lab`` stays light) — and four wings that no core module imports:
+``dl.worlds`` (grammar, puzzles, questions), ``dl.course`` (profiles, the model zoo, notebook
+helpers), ``dl.export`` (the browser's ONNX + JSON) and ``dl.classroom`` (editions, exercises,
+grading). ``dl.zoo``, ``dl.notebook``, ``dl.qa`` and ``dl.exercises`` are short names for the
+wing modules every chapter calls.
 """
 
 import importlib
 
-from . import (
+# The core modules the chapters reach as dl.<module>, and the four wings.
+from . import (  # noqa: F401
     categorical,
+    checkpoint,
+    classroom,
+    course,
+    data,
     denoiser,
-    exercises,
     export,
-    grammar,
     metrics,
+    models,
     noise,
-    notebook,
     objectives,
-    qa,
     reference_samplers,
+    runtime,
     sampling,
     stats,
     strategies,
-    tasks,
-    zoo,
+    worlds,
 )
-from .config import PROFILES, Profile, cache_dir, get_device, profile, seed_everything
-from .data import (
-    CORPORA,
-    CharTokenizer,
-    CorpusUnavailableError,
-    load_corpus,
-    split_corpus,
-    train_tokenizer,
-)
-from .models import load, load_pretrained, save, tiny_ar, tiny_mlm
-from .objectives import OBJECTIVES
+from .classroom import exercises
+from .course import notebook, zoo
+from .course.profiles import profile
+from .data import CharTokenizer, load_corpus, train_tokenizer
+from .models import load_pretrained, tiny_ar, tiny_mlm
+from .runtime import cache_dir, get_device, seed_everything
 from .sampling import generate
 from .settings import SampleSettings, TrainSettings
 from .strategies import STRATEGIES, register_strategy
-from .train import History, train
-from .trajectory import Frame, Trajectory
+from .train import train
+from .worlds import qa
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CORPORA", "OBJECTIVES", "PROFILES", "STRATEGIES", "CharTokenizer", "CorpusUnavailableError",
-    "Frame", "History", "Profile", "SampleSettings", "TrainSettings", "Trajectory", "cache_dir",
-    "categorical", "denoiser", "exercises", "export", "generate", "get_device", "grammar", "load",
-    "load_corpus", "load_pretrained", "metrics", "noise", "notebook", "objectives", "profile", "qa",
-    "reference_samplers", "register_strategy", "sampling", "save", "seed_everything",
-    "split_corpus", "stats", "strategies", "tasks", "tiny_ar", "tiny_mlm", "train",
-    "train_tokenizer", "viz", "zoo",
+    # the core: data, models, training, sampling
+    "CharTokenizer", "SampleSettings", "STRATEGIES", "TrainSettings", "cache_dir", "generate",
+    "get_device", "load_corpus", "load_pretrained", "profile", "register_strategy",
+    "seed_everything", "tiny_ar", "tiny_mlm", "train", "train_tokenizer", "viz",
+    # the wings, and the wing modules every chapter calls
+    "classroom", "course", "export", "worlds", "exercises", "notebook", "qa", "zoo",
 ]
 
 

@@ -2,8 +2,12 @@
 
 One forward pass per token with a KV cache (``past_key_values``), so the race against diffusion
 (`viz.race`) and the speed benchmark compare like with like.  Frames show the unwritten slots as
-[MASK] so both kinds of trajectory animate the same way.  Sampling stops once every row has
-written [EOS] (the slots after it become [EOS]): an AR model pays only for the answer it writes.
+[MASK] so both kinds of trajectory animate the same way.  A row stops at its first stop token
+(the tokenizer's ``eos_token``, or the option ``stop="[EOS]"`` for a vocabulary whose end marker
+is an ordinary word, as the grammar's): the slots after it are filled with that token at once,
+so the frames count each row's passes as they count a diffusion sampler's
+(`grammar_metrics.passes_per_row`), and sampling ends when every row has stopped: an AR model
+pays only for the answer it writes.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import torch
 from .categorical import sample_filtered
 from .denoiser import TokenInfo, ban
 from .models import is_causal_lm
+from .runtime import seed_or_random
 from .tokenization import anchor_id
 from .trajectory import Frame, Trajectory, decode_texts
 
@@ -31,8 +36,10 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
     if not (is_causal_lm(model) and name == "ar"):
         raise ValueError(f"strategy 'ar' goes with a causal model and a causal model with "
                          f"'ar'; got strategy={name!r} for {type(model).__name__}")
-    if cfg.options:
-        raise ValueError(f"strategy 'ar' has no option {sorted(cfg.options)[0]!r}; it takes none")
+    unknown = sorted(set(cfg.options) - {"stop"})
+    if unknown:
+        raise ValueError(f"strategy 'ar' has no option {unknown[0]!r}; it takes only 'stop' (a "
+                         "token that ends a row, e.g. stop='[EOS]')")
     length, seed, record = cfg.length, cfg.seed, cfg.record or callback_on_step_end is not None
     device = next(model.parameters()).device
     info = TokenInfo.from_tokenizer(tok, need_mask=False)
@@ -48,8 +55,7 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
     n_prompt = len(encoded[0])
     if n_prompt > length:
         raise ValueError(f"prompt is {n_prompt} tokens long, more than length={length}")
-    gen = torch.Generator(device=device).manual_seed(
-        seed if seed is not None else int(torch.randint(0, 2**31, (1,))))
+    gen = torch.Generator(device=device).manual_seed(seed_or_random(seed))
     B, L = len(prompts), length + 1
     x = torch.full((B, L), mask_id, dtype=torch.long, device=device)
     x[:, 0] = cls_id
@@ -64,12 +70,9 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
                      conf.cpu().clone(), revealed.cpu().clone(), empty.cpu().clone())
 
     start, frames, passes = frame(0, empty), [], 0
-    eos_id = getattr(tok, "eos_token_id", None)
+    eos_id = stop_token_id(tok, cfg.options.get("stop"))
     finished = torch.zeros(B, dtype=torch.bool, device=device)
 
-    def done_at(ids):  # (B, L) True from each row's first generated [EOS] on
-        hit = (ids == eos_id) & ~fixed
-        return hit.cumsum(1) > 0
     tick = time.perf_counter()
     model.eval()
     # transformers >= 5.2x names the KV cache `cache`; earlier releases `past_key_values`
@@ -80,13 +83,20 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
         passes += 1
         past, logits = out[key], out.logits[:, -1].double()
         token = sample_filtered(ban(logits, info), gen, cfg.temperature, cfg.top_k, cfg.top_p)
-        x[:, pos] = token
-        conf[:, pos] = logits.softmax(-1).gather(-1, token[:, None])[:, 0].float()
-        inputs = token[:, None]
-        finished = finished | (token == eos_id) if eos_id is not None else finished
+        writing = ~finished  # rows that stopped keep their stop-token padding
+        x[:, pos] = torch.where(writing, token, x[:, pos])
+        conf[:, pos] = torch.where(
+            writing, logits.softmax(-1).gather(-1, token[:, None])[:, 0].float(), conf[:, pos])
+        inputs = x[:, pos:pos + 1]
+        stops = writing & (token == eos_id) if eos_id is not None else torch.zeros_like(writing)
+        if eos_id is not None:  # a row that stops now is padded with its stop token
+            x[stops, pos + 1:] = eos_id
+            conf[stops, pos + 1:] = 1.0
+        finished = finished | stops
         if record:
             revealed = empty.clone()
-            revealed[:, pos] = True
+            revealed[:, pos] = writing
+            revealed[stops, pos + 1:] = True
             frames.append(frame(len(frames) + 1, revealed))
             if callback_on_step_end is not None and callback_on_step_end(len(frames), frames[-1]):
                 break
@@ -95,8 +105,17 @@ def generate_ar(model, tok, prompts, name, cfg, callback_on_step_end=None) -> Tr
     seconds = time.perf_counter() - tick
     if not cfg.record or not frames:
         frames = [frame(1, empty)]
-    if eos_id is not None:  # after a row's [EOS], the rest of it is [EOS] too
-        x[:, 1:] = torch.where(done_at(x)[:, 1:] & ~fixed[:, 1:] & (x[:, 1:] == mask_id),
-                               eos_id, x[:, 1:])
     texts = decode_texts(tok, x, fixed)
     return Trajectory(texts, frames, start, fixed.cpu(), tok, "ar", passes, seconds)
+
+
+def stop_token_id(tok, stop: str | None) -> int | None:
+    """The id that ends an AR row: ``stop``'s (a token of ``tok``), else the ``eos_token``'s."""
+    if stop is None:
+        return getattr(tok, "eos_token_id", None)
+    if not isinstance(stop, str) or not stop:
+        raise TypeError(f"stop must be a token (a non-empty str), got {stop!r}")
+    ids = tok.convert_tokens_to_ids([stop])
+    if not ids or ids[0] is None or (ids[0] == tok.unk_token_id and stop != tok.unk_token):
+        raise ValueError(f"stop={stop!r} is not a token of this tokenizer's vocabulary")
+    return ids[0]

@@ -1,13 +1,17 @@
 """``python -m diffusion_lab demo | env | train | sample | animate | editions | grade``.
 
-* ``demo``    — train (or load from the cache) the profile's masked-diffusion model on the offline
-  Shakespeare corpus, then print samples with their step count and time.
+* ``demo``    — what the library does best, in under two minutes on a CPU (``demo.py``): by
+  default sentences of a grammar whose probabilities are known exactly, each with its validity
+  and exact log-probability, and the forward passes against an AR model's; ``--world qa`` answers
+  questions and revises a forced wrong verdict; ``--world shakespeare`` writes Shakespeare.
 * ``env``     — one [OK]/[FAIL] line per requirement; paste it into a bug report.
 * ``train``   — train a tiny model with any objective and save it (safetensors).
 * ``sample``  — generate from a saved model with any strategy.
 * ``animate`` — write the unmasking GIF of one sample.
-* ``editions`` — write the student and teacher editions of every notebook (``editions.py``).
-* ``grade``   — execute a folder of submitted student notebooks and write a CSV (``grading.py``).
+* ``editions`` — write the student and teacher editions of every notebook
+  (``classroom/editions.py``).
+* ``grade``   — execute a folder of submitted student notebooks and write a CSV
+  (``classroom/grading.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import shutil
 import sys
 import time
 from pathlib import Path
+
+from .course.demo import WORLDS
 
 
 def _line(ok: bool, what: str, detail: str) -> bool:
@@ -47,7 +53,7 @@ def env_check() -> int:
     if _version("torch"):
         import torch
 
-        from .config import get_device
+        from .runtime import get_device
 
         device = get_device()
         detail = f"{device}" + (f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda"
@@ -83,23 +89,12 @@ def _at_least(version: str, minimum: str) -> bool:
 
 
 def demo(args) -> None:
-    import diffusion_lab as dl
+    from .course.demo import run
+    from .runtime import apply_threads
 
-    prof = dl.profile(args.profile)
-    print(f"profile {prof.name}: {prof.model_size} model, {prof.train_steps} steps of MDLM on "
-          f"{prof.corpus}, device {dl.get_device()}")
-    model, tok, info = dl.zoo.pretrained("mdlm", prof, retrain=args.retrain)
-    how = "trained now" if info["trained_now"] else "loaded from the cache"
-    print(f"model {how}: {info['steps']} steps, {info['seconds']} s, held-out ELBO "
-          f"{info['held_out_loss'] / 0.6931:.2f} bits/char")
-    for strategy in ("ancestral", "low_confidence"):
-        traj = dl.generate(model.to(dl.get_device()), tok, prompts=["ROMEO:"],
-                           length=prof.gen_length, steps=prof.gen_steps, strategy=strategy,
-                           seed=args.seed, num_samples=2)
-        print(f"\n--- {strategy}: {traj.num_steps} steps, {traj.forward_passes} forward passes, "
-              f"{traj.seconds:.2f} s for {len(traj.texts)} samples of {prof.gen_length} chars")
-        for text in traj.texts:
-            print(text, "\n")
+    apply_threads()  # the CPUs this process may use (DIFFUSION_LAB_THREADS overrides)
+    run(args.world, args.profile, seed=args.seed, retrain=args.retrain,
+        book_model=args.book_model)
 
 
 def train_cmd(args) -> None:
@@ -114,7 +109,7 @@ def train_cmd(args) -> None:
                     batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr, seed=args.seed,
                     checkpoint_dir=Path(args.out) / "checkpoints", checkpoint_every=args.every,
                     resume=args.resume)
-    dl.save(model, tok, args.out)
+    dl.models.save(model, tok, args.out)
     print(f"{hist.steps} steps in {time.perf_counter() - t0:.1f} s, final loss "
           f"{hist.final_loss():.3f} nats/token; saved to {args.out}")
 
@@ -136,7 +131,7 @@ def terminal_animation(tok, out=sys.stdout, mask_char: str = "\u2592"):
 def sample_cmd(args) -> None:
     import diffusion_lab as dl
 
-    model, tok = dl.load(args.model, device=dl.get_device())
+    model, tok = dl.models.load(args.model, device=dl.get_device())
     traj = dl.generate(model, tok, prompts=[args.prompt], length=args.length, steps=args.steps,
                        strategy=args.strategy, temperature=args.temperature, seed=args.seed,
                        num_samples=args.num_samples,
@@ -155,9 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m diffusion_lab", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="train (or load) a small MDLM on Shakespeare and sample")
+    d = sub.add_parser("demo", help="train (or load) the zoo's models of one world and sample")
+    d.add_argument("--world", choices=list(WORLDS), default="grammar",
+                   help="grammar (default): sentences with exact log-probabilities; qa: "
+                        "questions and a revised forced verdict; shakespeare: characters")
     d.add_argument("--profile", choices=["cpu", "gpu", "smoke"], default=None)
     d.add_argument("--retrain", action="store_true", help="ignore the cached model")
+    d.add_argument("--book-model", action="store_true",
+                   help="grammar: train the book's MDLM (1500 steps on cpu) when it is not "
+                        "cached, instead of the demo's smaller recipe")
     d.add_argument("--seed", type=int, default=0)
     sub.add_parser("env", help="check the environment: [OK]/[FAIL] per requirement")
     t = sub.add_parser("train", help="train a tiny model and save it")
@@ -199,14 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "env":
             return 1 if env_check() else 0
         if args.command == "editions":
-            from .editions import build_editions
+            from .classroom.editions import build_editions
 
             written = build_editions(args.outdir)
             print(f"wrote {len(written)} student and {len(written)} teacher notebooks to "
                   f"{args.outdir}/student and {args.outdir}/teacher")
             return 0
         if args.command == "grade":
-            from .grading import grade
+            from .classroom.grading import grade
 
             grade(args.submissions, args.chapter, args.out, profile=args.profile,
                   timeout=args.timeout)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from .settings import check_int
 from .tokenization import (  # noqa: F401 - re-exported: dl.data.* is public
     SPECIAL_TOKENS,
     CharTokenizer,
@@ -123,10 +124,7 @@ def load_corpus(name: str, *, max_chars: int | None = None) -> str:
         raise TypeError(f"name must be a str, one of {CORPORA}; got {type(name).__name__}")
     if name not in CORPORA:
         raise ValueError(f"unknown corpus name={name!r}; valid names: {', '.join(CORPORA)}")
-    if max_chars is not None and (
-        isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1
-    ):
-        raise ValueError(f"max_chars must be None or an int >= 1; got {max_chars!r}")
+    check_int(max_chars, "max_chars", allow_none=True)
     text = _load_full(name)[:max_chars]
     if not text.strip():
         raise ValueError(f"corpus {name!r} loaded as empty text")
@@ -157,11 +155,6 @@ def _check_ids(ids: torch.Tensor) -> None:
         raise ValueError(f"ids must be a 1-D integer tensor (from encode_corpus); got {shape}")
 
 
-def _check_int_at_least(value: int, arg: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{arg} must be an int >= {minimum}; got {value!r}")
-
-
 def random_blocks(
     ids: torch.Tensor,
     batch_size: int,
@@ -175,8 +168,8 @@ def random_blocks(
     Returns (batch_size, seq_len). Vectorised: one (B, L-1) index matrix gathers every window.
     """
     _check_ids(ids)
-    _check_int_at_least(batch_size, "batch_size", 1)
-    _check_int_at_least(seq_len, "seq_len", 2)
+    check_int(batch_size, "batch_size", 1)
+    check_int(seq_len, "seq_len", 2)
     if ids.numel() < seq_len:
         raise ValueError(
             f"corpus has {ids.numel()} tokens, shorter than seq_len={seq_len}; use a longer "
@@ -198,9 +191,9 @@ def sequential_blocks(
     fill a whole window is dropped; ``max_blocks`` keeps only the first blocks.
     """
     _check_ids(ids)
-    _check_int_at_least(seq_len, "seq_len", 2)
+    check_int(seq_len, "seq_len", 2)
     if max_blocks is not None:
-        _check_int_at_least(max_blocks, "max_blocks", 1)
+        check_int(max_blocks, "max_blocks", 1)
     window = seq_len - 1
     n = ids.numel() // window
     if n == 0:
@@ -220,7 +213,7 @@ def pad_examples(tok: PreTrainedTokenizerBase, texts: list[str], seq_len: int) -
     items = as_text_list(texts)
     if not items:
         raise ValueError("texts must contain at least one example; got an empty list")
-    _check_int_at_least(seq_len, "seq_len", 2)
+    check_int(seq_len, "seq_len", 2)
     cls_id, pad_id = anchor_id(tok), require_token_id(tok, "pad_token")
     rows = torch.full((len(items), seq_len), pad_id, dtype=torch.long)
     rows[:, 0] = cls_id
@@ -250,7 +243,7 @@ def pad_pairs(tok: PreTrainedTokenizerBase, pairs, seq_len: int):
                 and all(isinstance(s, str) for s in pair)):
             raise TypeError(f"pairs[{i}] must be a (prompt, response) pair of str, "
                             f"got {pair!r:.60}")
-    _check_int_at_least(seq_len, "seq_len", 3)
+    check_int(seq_len, "seq_len", 3)
     cls_id, eos_id = anchor_id(tok), require_token_id(tok, "eos_token")
     rows = torch.full((len(pairs), seq_len), eos_id, dtype=torch.long)
     rows[:, 0] = cls_id

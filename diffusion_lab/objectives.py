@@ -40,9 +40,9 @@ from . import noise
 from .categorical import sample_categorical
 from .denoiser import TokenInfo, denoiser_logits  # noqa: F401 - dl.objectives.* is public
 from .models import is_causal_lm
+from .settings import ALIASES
 
 OBJECTIVES = ("mlm", "variable_rate", "mdlm", "sundae", "ar", "sft")
-ALIASES = {"variable": "variable_rate"}  # old name -> name: old notebooks keep working
 
 
 def canonical_objective(objective: str) -> str:
@@ -52,9 +52,9 @@ def canonical_objective(objective: str) -> str:
 
 def check_objective(objective: str, model) -> None:
     """Reject unknown names, and objectives that do not fit the model's direction."""
-    objective = canonical_objective(objective)
+    given, objective = objective, canonical_objective(objective)
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {objective!r}")
+        raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {given!r}")
     causal = is_causal_lm(model)
     if objective == "sft":  # both kinds of model: the masked-LM ELBO or the causal LM's CE
         return

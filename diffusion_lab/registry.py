@@ -2,8 +2,8 @@
 
 A strategy (see ``strategies`` for the library's own) is a rule ``rule(ctx) -> (update,
 remask)`` over a `StepContext`, plus its starting state, time grid, declared options and early
-stop.  `register` (``dl.register_strategy``) adds one; `get_strategy` finds one by name (old
-names in `ALIASES` accepted); `leave_no_mask` is the one rule every sampler shares.
+stop.  `register_strategy` (``dl.register_strategy``) adds one; `get_strategy` finds one by name
+(old names in `settings.ALIASES` accepted); `leave_no_mask` is the one rule every sampler shares.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from typing import Any
 import torch
 
 from . import noise
+from .settings import ALIASES
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StepContext:
-    """Everything a rule may look at; tensors are (B, L) unless noted."""
+    """Everything a rule may look at; tensors are (B, L) unless noted.  Built by keyword
+    (`sampling.reverse_step`): twelve fields in a row are too easy to swap."""
 
     x: torch.Tensor  # current ids (masks included)
     masked: torch.Tensor  # True where x is [MASK]
@@ -113,12 +115,11 @@ class Strategy:
 
 
 STRATEGIES: dict[str, Strategy] = {}
-ALIASES = {"random": "random_remask"}  # old name -> name: old notebooks keep working
 
 
-def register(name: str, *, start: str = "mask", revises: bool = False,
-             options: Mapping[str, Any] | None = None, time_grid=None, finished=None,
-             reread: bool = False):
+def register_strategy(name: str, *, start: str = "mask", revises: bool = False,
+                      options: Mapping[str, Any] | None = None, time_grid=None, finished=None,
+                      reread: bool = False):
     """Decorator: add ``rule`` to the registry under ``name`` (replacing one of the same name).
 
     ``options``: the options the rule reads with ``ctx.option(name)`` and their defaults (the
@@ -143,8 +144,6 @@ def register(name: str, *, start: str = "mask", revises: bool = False,
 
     return wrap
 
-
-register_strategy = register
 
 
 def top_k_mask(score: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

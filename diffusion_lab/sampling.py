@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -35,6 +36,7 @@ from .categorical import (  # noqa: F401 - public here too: dl.sampling.sample_c
 )
 from .denoiser import TokenInfo, denoiser_logits
 from .models import is_causal_lm, max_positions
+from .runtime import seed_or_random
 from .settings import SampleSettings, split_known
 from .strategies import StepContext, Strategy, get_strategy, leave_no_mask
 from .strategies_revision import reread_scores
@@ -130,9 +132,88 @@ def start_state(rule: Strategy, model, tok, x, fixed, revisable, info, gen):
     return x, masked, conf, passes
 
 
-def _frame(step, x, masked, conf, revealed, remasked) -> Frame:
-    return Frame(step, x.cpu().clone(), masked.cpu().clone(), conf.float().cpu().clone(),
-                 revealed.cpu().clone(), remasked.cpu().clone())
+@dataclass
+class Run:
+    """One sampling run between two steps: the state $z_t$ and what every step reads."""
+
+    model: torch.nn.Module
+    info: TokenInfo
+    cfg: SampleSettings
+    rule: Strategy
+    options: dict  # the strategy's options, defaults filled in
+    gen: torch.Generator
+    fixed: torch.Tensor  # (B, L) prompt tokens no step may change
+    x: torch.Tensor  # (B, L) z_t: current ids, [MASK] included
+    masked: torch.Tensor  # (B, L) True where x is [MASK]
+    conf: torch.Tensor  # (B, L) float64: the probability each token had when it was decoded
+    passes: int = 0  # forward passes of the denoiser so far
+    logits: torch.Tensor | None = None  # the denoiser on x, reused until x changes
+    # a re-reading strategy's (now, top, p_top, passes) on x for one region, reused likewise
+    reread: tuple | None = None
+    reread_region: torch.Tensor | None = None
+
+    def frame(self, step: int, revealed: torch.Tensor, remasked: torch.Tensor) -> Frame:
+        return Frame(step, self.x.cpu().clone(), self.masked.cpu().clone(),
+                     self.conf.float().cpu().clone(), revealed.cpu().clone(),
+                     remasked.cpu().clone())
+
+
+def start(model, tok, prompts: Sequence[str], name: str, cfg: SampleSettings) -> Run:
+    """Prepare a run: the strategy and its options, the seeded generator, the all-[MASK] rows
+    after their prompts (`prepare`), ``revisable`` prompt tokens and the start state."""
+    rule = get_strategy(name)
+    options = rule.resolve_options(name, cfg.options)
+    device, info = next(model.parameters()).device, TokenInfo.from_tokenizer(tok)
+    gen = torch.Generator(device=device).manual_seed(seed_or_random(cfg.seed))
+    x, fixed = (t.to(device) for t in prepare(tok, prompts, cfg.length))
+    revisable = revisable_slots(cfg.revisable, x, info.mask_id)
+    fixed = fixed & ~revisable
+    x, masked, conf, passes = start_state(rule, model.eval(), tok, x, fixed, revisable, info, gen)
+    return Run(model, info, cfg, rule, options, gen, fixed, x, masked, conf, passes)
+
+
+def reverse_step(run: Run, region: torch.Tensor, t: float, s: float, step: int, n: int
+                 ) -> tuple[StepContext, torch.Tensor, torch.Tensor]:
+    r"""One reverse step from $t$ to $s$ over the slots of ``region``; updates ``run`` in place.
+
+    $$ \hat x \sim p_\theta(\cdot \mid z_t), \quad \hat p = p_\theta(\hat x \mid z_t), \quad
+       (U, R) = \mathrm{rule}(z_t, \hat x, \hat p, t, s), \quad
+       z_s = \mathrm{mask}_R\big(\mathrm{where}(U, \hat x, z_t)\big) $$
+
+    ``step`` is the step's index in its block of ``n`` steps: the last reveals every slot still
+    masked (`strategies.leave_no_mask`).  Returns the rule's `StepContext` and the (B, L) slots
+    this step revealed and remasked (a `Frame`'s ``revealed`` and ``remasked``).
+    """
+    if run.logits is None:  # the denoiser sees only z_t: reuse its output until z_t changes
+        run.logits, run.reread = denoiser_logits(run.model, run.x, run.info), None
+        run.passes += 1
+    rows = run.logits[region]  # (N, V): only the slots this step may touch
+    drawn = sample_filtered(rows, run.gen, run.cfg.temperature, run.cfg.top_k, run.cfg.top_p)
+    proposal, p = run.x.clone(), torch.zeros_like(run.conf)
+    proposal[region], p[region] = drawn, probability_of(rows, drawn)  # untempered p
+    decoded, now = region & ~run.masked, None
+    if run.rule.reread:  # every decoded token re-scored in z_t (strategies_revision)
+        if run.reread is None or run.reread_region is not region:
+            run.reread = reread_scores(run.model, run.x, run.logits, decoded, run.info,
+                                       run.options["score"])
+            run.reread_region = region
+            run.passes += run.reread[3]
+        now, top, p_top, _ = run.reread
+        proposal, p = torch.where(decoded, top, proposal), torch.where(decoded, p_top, p)
+    ctx = StepContext(x=run.x, masked=run.masked, region=region, proposal=proposal, p=p,
+                      conf=run.conf, t=t, s=s, step=step, n=n, generator=run.gen,
+                      options=run.options, reread=now)
+    update, remask = leave_no_mask(ctx, *run.rule.rule(ctx))
+    x = torch.where(update, proposal, run.x).masked_fill(remask, run.info.mask_id)
+    revealed = update & ~remask & (run.masked | (x != run.x))
+    remasked = remask & ~run.masked
+    if bool((x != run.x).any()):
+        run.logits = None
+    if now is not None:  # a kept token shows the confidence it has now
+        run.conf = torch.where(decoded, now, run.conf)
+    run.conf = torch.where(update, p, run.conf).masked_fill(remask, 0.0)
+    run.x, run.masked = x, (run.masked & ~update) | remask
+    return ctx, revealed, remasked
 
 
 def _settings(settings, kwargs) -> SampleSettings:
@@ -147,13 +228,15 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
              *, callback_on_step_end: StepCallback | None = None, **kwargs) -> Trajectory:
     r"""Sample ``num_samples`` texts per prompt with the reverse process; return a `Trajectory`.
 
-    At each step from $t_i$ to $s = t_{i+1}$ on the strategy's time grid, within each block:
+    Prepare (`start`), then at each step from $t_i$ to $s = t_{i+1}$ on the strategy's time
+    grid, within each block, one `reverse_step`:
 
     $$ \hat x \sim p_\theta(\cdot \mid z_t), \quad \hat p = p_\theta(\hat x \mid z_t), \quad
        (U, R) = \mathrm{rule}(z_t, \hat x, \hat p, t, s), \quad
        z_s = \mathrm{mask}_R\big(\mathrm{where}(U, \hat x, z_t)\big), $$
 
     and the block's last step reveals every slot still masked (`strategies.leave_no_mask`).
+    A causal model (or ``strategy="ar"``) is handed to `ar_sampling.generate_ar` first.
 
     Keyword arguments are the fields of `SampleSettings` (``length``, ``steps``, ``strategy``,
     ``temperature``, ``top_k``, ``top_p``, ``block_size``, ``seed``, ``num_samples``,
@@ -172,58 +255,26 @@ def generate(model, tok, prompts: Sequence[str] = ("",), settings: SampleSetting
     name = cfg.strategy or ("ar" if is_causal_lm(model) else "low_confidence")
     if is_causal_lm(model) or name == "ar":
         return generate_ar(model, tok, prompts, name, cfg, callback_on_step_end)
-    rule = get_strategy(name)
-    options = rule.resolve_options(name, cfg.options)
-    device, info = next(model.parameters()).device, TokenInfo.from_tokenizer(tok)
-    gen = torch.Generator(device=device).manual_seed(
-        cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31, (1,))))
-    x, fixed = (t.to(device) for t in prepare(tok, prompts, cfg.length))
-    revisable = revisable_slots(cfg.revisable, x, info.mask_id)
-    fixed = fixed & ~revisable
-    x, masked, conf, passes = start_state(rule, model.eval(), tok, x, fixed, revisable, info, gen)
-    nothing, k = torch.zeros_like(masked), 0
-    start, frames, tick, cached, stop = _frame(0, x, masked, conf, nothing, nothing), [], \
-        time.perf_counter(), None, False
+    run = start(model, tok, prompts, name, cfg)
+    nothing = torch.zeros_like(run.masked)
+    first, frames, k, stop = run.frame(0, nothing, nothing), [], 0, False
     record = cfg.record or callback_on_step_end is not None  # frames for the record / callback
-    for region, n in block_plan(~fixed, cfg.steps, cfg.block_size):
-        grid, reread = rule.time_grid(n, options), None
+    tick = time.perf_counter()
+    for region, n in block_plan(~run.fixed, cfg.steps, cfg.block_size):
+        grid = run.rule.time_grid(n, run.options)
         for i in range(len(grid) - 1):
-            if cached is None:  # the denoiser sees only z_t: reuse its output until z_t changes
-                cached, reread = denoiser_logits(model, x, info), None
-                passes += 1
-            rows = cached[region]  # (N, V): only the slots this step may touch
-            drawn = sample_filtered(rows, gen, cfg.temperature, cfg.top_k, cfg.top_p)
-            proposal, p = x.clone(), torch.zeros_like(conf)
-            proposal[region], p[region] = drawn, probability_of(rows, drawn)  # untempered p
-            decoded = region & ~masked
-            if rule.reread:  # every decoded token re-scored in z_t (strategies_revision)
-                if reread is None:
-                    reread = reread_scores(model, x, cached, decoded, info, options["score"])
-                    passes += reread[3]
-                proposal = torch.where(decoded, reread[1], proposal)
-                p = torch.where(decoded, reread[2], p)
-            ctx = StepContext(x, masked, region, proposal, p, conf, grid[i], grid[i + 1], i,
-                              len(grid) - 1, gen, options, reread[0] if rule.reread else None)
-            update, remask = leave_no_mask(ctx, *rule.rule(ctx))
-            x_new = torch.where(update, proposal, x).masked_fill(remask, info.mask_id)
-            if rule.reread:  # a kept token shows the confidence it has now
-                conf = torch.where(decoded, reread[0], conf)
-            conf = torch.where(update, p, conf).masked_fill(remask, 0.0)
-            masked_new = (masked & ~update) | remask
-            if bool((x_new != x).any()):
-                cached = None
+            ctx, revealed, remasked = reverse_step(run, region, grid[i], grid[i + 1], i,
+                                                   len(grid) - 1)
             k += 1
             if record:
-                frames.append(_frame(k, x_new, masked_new, conf, update & ~remask & (
-                    masked | (x_new != x)), remask & ~masked))
+                frames.append(run.frame(k, revealed, remasked))
                 stop = bool(callback_on_step_end and callback_on_step_end(k, frames[-1]))
-            x, masked = x_new, masked_new
-            if stop or rule.finished(ctx, masked):
+            if stop or run.rule.finished(ctx, run.masked):
                 break  # e.g. "threshold" committed everything early, or the callback said stop
         if stop:
             break
     seconds = time.perf_counter() - tick
     if not cfg.record:
-        frames = [_frame(1, x, masked, conf, nothing, nothing)]
-    texts = decode_texts(tok, x, fixed)  # each cut at its first generated [EOS]
-    return Trajectory(texts, frames, start, fixed.cpu(), tok, name, passes, seconds)
+        frames = [run.frame(1, nothing, nothing)]
+    texts = decode_texts(tok, run.x, run.fixed)  # each cut at its first generated [EOS]
+    return Trajectory(texts, frames, first, run.fixed.cpu(), tok, name, run.passes, seconds)

@@ -17,13 +17,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+# Old names of objectives and strategies -> their names: old notebooks keep working.
+ALIASES = {"variable": "variable_rate", "random": "random_remask"}
 
-def _positive_int(name: str, value, allow_none: bool = False) -> None:
+
+def check_int(value, name: str, minimum: int = 1, maximum: int | None = None, *,
+              allow_none: bool = False, note: str = "") -> None:
+    """The library's one integer check: ``value`` must be an int (not a bool) in
+    ``minimum..maximum`` (or None where ``allow_none``); else a ValueError naming ``name``, the
+    value and what is allowed (``note`` says why, e.g. what a minimum is made of)."""
     if allow_none and value is None:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive int{' or None' if allow_none else ''}, "
-                         f"got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+            or (maximum is not None and value > maximum)):
+        allowed = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be an int {allowed}{' or None' if allow_none else ''}"
+                         f"{note}; got {value!r}")
 
 
 def split_known(cls, kwargs: Mapping[str, Any]) -> tuple[dict, dict]:
@@ -55,10 +64,10 @@ class SampleSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        _positive_int("length", self.length)
-        _positive_int("steps", self.steps)
-        _positive_int("num_samples", self.num_samples)
-        _positive_int("block_size", self.block_size, allow_none=True)
+        check_int(self.length, "length")
+        check_int(self.steps, "steps")
+        check_int(self.num_samples, "num_samples")
+        check_int(self.block_size, "block_size", allow_none=True)
         t = self.temperature
         if not isinstance(t, (int, float)) or isinstance(t, bool) or not t > 0:
             raise ValueError(f"temperature must be > 0, got {t!r}")
@@ -107,7 +116,7 @@ class TrainSettings:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "seq_len"):
-            _positive_int(name, getattr(self, name))
+            check_int(getattr(self, name), name)
         if not isinstance(self.lr, (int, float)) or not 0 < self.lr < 1:
             raise ValueError(f"lr must be a float in (0, 1), got {self.lr!r}")
         object.__setattr__(self, "loss_options", dict(self.loss_options))

@@ -47,7 +47,6 @@ from .registry import (  # noqa: F401 - the machinery, public here: dl.strategie
     leave_no_mask,
     linear_time_grid,
     never,
-    register,
     register_strategy,
     top_k_mask,
 )
@@ -57,7 +56,7 @@ def _where_masked(ctx: StepContext, score: torch.Tensor) -> torch.Tensor:
     return score.masked_fill(~(ctx.masked & ctx.region), float("-inf"))
 
 
-@register("ancestral")
+@register_strategy("ancestral")
 def ancestral(ctx: StepContext):
     """MDLM's ancestral sampler: each masked slot is revealed with probability
     (alpha_s - alpha_t) / (1 - alpha_t), i.e. (t - s) / t on the linear schedule; never remasks."""
@@ -74,7 +73,7 @@ def llada_count(ctx: StepContext) -> torch.Tensor:
     return total // ctx.n + (ctx.step < total % ctx.n).long()
 
 
-@register("low_confidence", options={"counts": "schedule"})
+@register_strategy("low_confidence", options={"counts": "schedule"})
 def low_confidence(ctx: StepContext):
     """Mask-Predict / LLaDA: reveal the most confident masked slots, as many as the schedule
     asks (``counts="schedule"``: round(N rate(s)) stay masked) or as LLaDA's code counts them
@@ -87,7 +86,7 @@ def low_confidence(ctx: StepContext):
     return top_k_mask(_where_masked(ctx, ctx.p), k), ctx.nothing()
 
 
-@register("maskgit", options={"gumbel_temperature": 4.5})
+@register_strategy("maskgit", options={"gumbel_temperature": 4.5})
 def maskgit(ctx: StepContext):
     """MaskGIT: rank masked slots by log p + tau * s * Gumbel (noise annealed to 0 as the step's
     target time s falls to 0, tau=4.5) and reveal the top ones; ``schedule="cosine"`` for
@@ -98,7 +97,7 @@ def maskgit(ctx: StepContext):
     return top_k_mask(_where_masked(ctx, score), ctx.reveal_count()), ctx.nothing()
 
 
-@register("threshold", options={"threshold": 0.9})
+@register_strategy("threshold", options={"threshold": 0.9})
 def threshold(ctx: StepContext):
     """Fast-dLLM's parallel decoding (Wu et al. 2025): commit every masked slot whose confidence
     is > ``threshold`` (0.9, in (0, 1]), at least one per row (the most confident); the last
@@ -113,7 +112,7 @@ def threshold(ctx: StepContext):
     return (torch.isfinite(score) & (score > tau)) | best, ctx.nothing()
 
 
-@register("random_remask", revises=True, finished=never)
+@register_strategy("random_remask", revises=True, finished=never)
 def random_remask(ctx: StepContext):
     """The seed article's sampler (old name ``"random"``): overwrite every slot with a fresh
     sample, then remask each one independently with probability rate(s) (0.9, 0.8, ... 0 for 10
@@ -125,7 +124,7 @@ def random_remask(ctx: StepContext):
     return ctx.region.clone(), ctx.region & (ctx.rand() < ctx.rate_s)
 
 
-@register("mask_predict", revises=True)
+@register_strategy("mask_predict", revises=True)
 def mask_predict(ctx: StepContext):
     """Mask-Predict (Ghazvininejad et al. 2019): predict every masked slot, then remask the
     N * rate(s) least confident slots of the whole region, earlier predictions included."""
@@ -135,7 +134,7 @@ def mask_predict(ctx: StepContext):
     return update, top_k_mask(-conf, n_keep_masked)
 
 
-@register("gibbs", revises=True,
+@register_strategy("gibbs", revises=True,
           options={"p_min": 0.1, "p_max": 0.9, "anneal": 0.7, "one_at_a_time": False})
 def gibbs(ctx: StepContext):
     """Blocked Gibbs sampling with an MLM (Wang & Cho 2019; Coconet's annealing, Huang et al.):
@@ -157,7 +156,8 @@ def remask_probability(conf: torch.Tensor, scale: float = 0.5, power: float = 1.
     return scale * (1 - conf.double().clamp(0, 1)) ** power
 
 
-@register("confidence_weighted", revises=True, options={"remask_scale": 0.5, "remask_power": 1.0})
+@register_strategy("confidence_weighted", revises=True,
+                   options={"remask_scale": 0.5, "remask_power": 1.0})
 def confidence_weighted(ctx: StepContext):
     """The decode-time rule: send each decoded token back to [MASK] with probability
     ``remask_probability(conf)`` (``remask_scale``, ``remask_power``), at most as many as the
@@ -209,7 +209,7 @@ def remdm_time_grid(n: int, options: Mapping[str, Any]) -> list[float]:
 REMDM_VARIANTS = ("cap", "rescale", "conf", "loop")
 
 
-@register("remdm", revises=True, time_grid=remdm_time_grid,
+@register_strategy("remdm", revises=True, time_grid=remdm_time_grid,
           options={"variant": "rescale", "eta": 0.5, "eta_loop": 0.02})
 def remdm(ctx: StepContext):
     """ReMDM (Wang et al. 2025): decoded tokens are remasked with probability sigma_t and masked
@@ -258,7 +258,7 @@ def nothing_would_change(ctx: StepContext, masked_after: torch.Tensor) -> bool:
     return bool(((ctx.proposal == ctx.x) | ~ctx.region).all())
 
 
-@register("sundae", start="uniform", revises=True, finished=nothing_would_change,
+@register_strategy("sundae", start="uniform", revises=True, finished=nothing_would_change,
           options={"update_fraction": 0.3})
 def sundae(ctx: StepContext):
     """SUNDAE (Savinov et al. 2022): start from uniformly random tokens; each step resample a

@@ -44,7 +44,7 @@ from __future__ import annotations
 import torch
 
 from .denoiser import TokenInfo, denoiser_logits
-from .registry import StepContext, register, top_k_mask
+from .registry import StepContext, register_strategy, top_k_mask
 
 SCORES = ("probe", "self")
 
@@ -127,7 +127,7 @@ def nothing_edited(ctx: StepContext, masked_after: torch.Tensor) -> bool:
     return ctx.t == 0 and not bool((masked_after & ctx.region).any() or _edits(ctx).any())
 
 
-@register("reread_remask", revises=True, reread=True, time_grid=checking_time_grid,
+@register_strategy("reread_remask", revises=True, reread=True, time_grid=checking_time_grid,
           finished=nothing_doubted, options={"score": "probe", "remask_below": 0.5, "rounds": 2})
 def reread_remask(ctx: StepContext):
     """Remask each decoded token whose confidence re-read in the present context
@@ -146,7 +146,7 @@ def reread_remask(ctx: StepContext):
     return _reveal_most_confident(ctx, extra=remask.sum(1)), remask
 
 
-@register("token_editing", revises=True, reread=True, time_grid=checking_time_grid,
+@register_strategy("token_editing", revises=True, reread=True, time_grid=checking_time_grid,
           finished=nothing_edited, options={"score": "self", "editing_threshold": 0.9,
                                              "rounds": 2})
 def token_editing(ctx: StepContext):

@@ -19,6 +19,8 @@ import torch
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from .settings import check_int
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 EOS_TOKEN = "[EOS]"
 _SPECIAL_KWARGS = dict(
@@ -85,11 +87,8 @@ def train_tokenizer(texts: str | Iterable[str], vocab_size: int = 2048) -> PreTr
     """
     items = as_text_list(texts)
     min_size = len(SPECIAL_TOKENS) + 1 + 256
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < min_size:
-        raise ValueError(
-            f"vocab_size must be an int >= {min_size} ({len(SPECIAL_TOKENS) + 1} special tokens "
-            f"+ 256 byte symbols, the rest are merges); got {vocab_size!r}"
-        )
+    check_int(vocab_size, "vocab_size", min_size, note=f" ({len(SPECIAL_TOKENS) + 1} special "
+              "tokens + 256 byte symbols, the rest are merges)")
     backend = Tokenizer(models.BPE(unk_token=None))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     backend.decoder = decoders.ByteLevel()

@@ -1,4 +1,4 @@
-"""One training loop for every objective of the lineage (mlm, variable_rate, mdlm, sundae, ar).
+"""One training loop for every objective of the lineage (mlm, variable_rate, mdlm, sundae, ar, sft).
 
 The loop knows nothing about the objective beyond ``objectives.compute_loss``: AdamW, linear
 warmup then cosine decay, gradient clipping, autocast on CUDA (bf16 where supported, else fp16
@@ -21,10 +21,10 @@ from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import data, distributed, noise
-from .config import get_device
 from .denoiser import TokenInfo
-from .models import is_causal_lm
+from .models import is_causal_lm, max_positions
 from .objectives import canonical_objective, check_objective, compute_loss
+from .runtime import get_device
 from .settings import TrainSettings
 from .tokenization import anchor_id
 
@@ -96,8 +96,6 @@ def _draw(kind, source, batch_size, seq_len, cls_id, generator):
 
 
 def _check_fits(seq_len, model):
-    from .models import max_positions
-
     if seq_len > max_positions(model):
         raise ValueError(f"seq_len={seq_len} exceeds the model's {max_positions(model)} positions")
 

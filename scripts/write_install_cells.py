@@ -1,4 +1,4 @@
-"""Write the Colab install cell (`diffusion_lab.colab.install_cell`) into every notebook.
+"""Write the Colab install cell (`diffusion_lab.course.colab.install_cell`) into every notebook.
 
     python scripts/write_install_cells.py          # rewrite the first code cell where it differs
     python scripts/write_install_cells.py --check  # exit 1 if any notebook is out of date
@@ -19,7 +19,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from diffusion_lab.colab import install_cell  # noqa: E402
+from diffusion_lab.course.colab import install_cell  # noqa: E402
 
 
 def notebooks() -> list[Path]:

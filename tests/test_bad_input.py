@@ -35,7 +35,7 @@ TRAIN = dict(steps=2, batch_size=2, seq_len=16, progress=False, device="cpu")
 
 def test_unknown_objective(mlm, tok):
     raises(ValueError, lambda: dl.train(mlm, tok, "abc " * 20, objective="diffusion", **TRAIN),
-           "objective", "'diffusion'", *dl.OBJECTIVES)
+           "objective", "'diffusion'", *dl.objectives.OBJECTIVES)
 
 
 def test_unknown_strategy(mlm, tok):
@@ -44,7 +44,8 @@ def test_unknown_strategy(mlm, tok):
 
 
 def test_unknown_corpus():
-    raises(ValueError, lambda: dl.load_corpus("shakespear"), "name", "'shakespear'", *dl.CORPORA)
+    raises(ValueError, lambda: dl.load_corpus("shakespear"), "name", "'shakespear'",
+           *dl.data.CORPORA)
 
 
 @pytest.mark.parametrize("steps", [0, -3])
@@ -119,7 +120,7 @@ def test_empty_corpus_to_train(mlm, tok, texts, exc):
 
 def test_missing_checkpoint_folder(tmp_path):
     missing = tmp_path / "no" / "such" / "model"
-    raises(ValueError, lambda: dl.load(missing), "path", repr(str(missing)))
+    raises(ValueError, lambda: dl.models.load(missing), "path", repr(str(missing)))
 
 
 def test_missing_pretrained_folder(tmp_path):

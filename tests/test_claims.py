@@ -26,6 +26,26 @@ def test_claim_records_and_round_trips():
     assert claims_ledger.records_in_html(dl.notebook.claim_html(record)) == [record]
 
 
+@pytest.mark.parametrize("test, expected", [
+    ("threshold", "no test"), ("one-sided exact sign test over puzzles", "exact"),
+    ("Student's paired t-test, two-sided, exact p (n - 1 df)", "exact"),
+    ("paired bootstrap over blocks", "approximate"),
+    ("equivalence (two one-sided z-tests), normal approximation", "approximate")])
+def test_the_ledger_says_whether_a_test_is_exact(test, expected):
+    record = dl.notebook.claim("t_exact", "c", 1.0, holds=True, bound="> 0", test=test)
+    assert record["exactness"] == expected
+    row = claims_ledger.records_in_html(dl.notebook.claim_html(record))[0]
+    assert row["exactness"] == expected and "Exact?" in claims_ledger.COLUMNS
+
+
+def test_a_test_that_does_not_say_what_it_is_needs_exact():
+    with pytest.raises(ValueError, match="exact"):
+        dl.notebook.claim("t_vague", "c", 1.0, holds=True, bound="> 0", test="paired test")
+    record = dl.notebook.claim("t_vague", "c", 1.0, holds=True, bound="> 0", test="paired test",
+                               exact=False)
+    assert record["exactness"] == "approximate"
+
+
 def test_claim_that_fails_raises_with_the_numbers():
     with pytest.raises(AssertionError, match=r"t_bad.*0\.50.*> 1"):
         dl.notebook.claim("t_bad", "b holds", 0.5, holds=False, bound="> 1")

@@ -1,5 +1,5 @@
-"""The student and teacher editions (diffusion_lab/editions.py): no solution survives in the
-student edition, every check and the Colab install cell do; every exercise says its kind,
+"""The student and teacher editions (diffusion_lab/classroom/editions.py): no solution survives
+in the student edition, every check and the Colab install cell do; every exercise says its kind,
 difficulty and time; ``python -m diffusion_lab editions`` writes both folders."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diffusion_lab import editions
+from diffusion_lab.classroom import editions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = editions.toc_notebooks(ROOT)

@@ -1,5 +1,5 @@
 """Every exercise check: a right answer passes; a wrong and an empty one fail with a hint that
-does not contain the answer (diffusion_lab/exercises)."""
+does not contain the answer (diffusion_lab/classroom/exercises)."""
 
 import math
 
@@ -8,7 +8,18 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab.exercises import ExerciseFailed, ch1, ch3, ch4, ch5, ch5b, ch6, ch7, ch8
+from diffusion_lab.classroom.exercises import (
+    ExerciseFailed,
+    ch0,
+    ch1,
+    ch3,
+    ch4,
+    ch5,
+    ch5b,
+    ch6,
+    ch7,
+    ch8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +31,24 @@ def fails(check, *args, **kwargs) -> str:
     with pytest.raises(ExerciseFailed) as err:
         check(*args, **kwargs)
     return str(err.value)
+
+
+def test_scratch_bound(monkeypatch):
+    from diffusion_lab.course import scratch
+
+    monkeypatch.setattr(ch0, "HELD_OUT_SIZE", 500)  # the chapter's 2000 sentences, cut for time
+    torch.manual_seed(0)
+    model = scratch.Denoiser()
+    held, g = scratch.lang.sample_ids(500, seed=2), torch.Generator().manual_seed(9)
+    with torch.no_grad():  # a student's estimate: 16 draws of independent t, the scratch loss
+        right = scratch.L * sum(scratch.mdlm_loss(
+            model, held, torch.rand(500, generator=g, dtype=torch.float64).clamp(min=1e-3), g)
+            .item() for _ in range(16)) / 16
+    assert ch0.check_bound(right, model)
+    assert "per token" in fails(ch0.check_bound, right / scratch.L, model)
+    assert "bits" in fails(ch0.check_bound, right / math.log(2), model)
+    assert "more than" in fails(ch0.check_bound, right - 3.0, model)
+    assert "empty" in fails(ch0.check_bound, ..., model)
 
 
 def test_split_fractions(tok):
@@ -187,7 +216,7 @@ def test_own_rule_must_be_new():
     assert "library's rules" in fails(ch6.check_own_rule, "low_confidence", solve, (0, 1))
     assert "not registered" in fails(ch6.check_own_rule, "no_such_rule", solve, (0, 1))
 
-    @dl.strategies.register("_test_copycat", revises=True)
+    @dl.register_strategy("_test_copycat", revises=True)
     def copycat(ctx):
         return dl.strategies.low_confidence(ctx)
 
@@ -200,11 +229,12 @@ def test_own_rule_must_be_new():
 def test_an_effect_the_model_must_show_is_reported_where_claims_are(monkeypatch, capsys):
     """On smoke (claims reported), a seconds-trained model that solves nothing reports the
     failed effect instead of failing the notebook; enforced, the same check fails."""
-    from diffusion_lab import exercises, notebook
+    from diffusion_lab.classroom import exercises
+    from diffusion_lab.course import notebook
 
     nothing = torch.zeros(100, dtype=torch.bool)
 
-    @dl.strategies.register("_test_smoke_rule", revises=True)
+    @dl.register_strategy("_test_smoke_rule", revises=True)
     def rule(ctx):
         return dl.strategies.low_confidence(ctx)
 
@@ -291,7 +321,7 @@ def test_greedy_rejects_before_running(tok):
 
 
 def test_wrong_digit(tiny):
-    task = dl.tasks.MiniSudoku(holes=6)
+    task = dl.worlds.tasks.MiniSudoku(holes=6)
     task_tok = dl.CharTokenizer.from_texts([task.alphabet])
     dl.seed_everything(0)
     model = dl.tiny_mlm(task_tok, size="xs", max_length=task.length + 1).eval()
@@ -326,8 +356,8 @@ def test_left_to_right_strategy(tok):
 
 
 def test_beats_low_confidence():
-    from diffusion_lab.grammar import book_language
-    from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+    from diffusion_lab.worlds.grammar import book_language
+    from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
     lang = book_language()
     tok, oracle = lang.tokenizer(), GrammarOracleForMaskedLM(lang)

@@ -13,7 +13,7 @@ from transformers import PreTrainedTokenizerFast
 
 import diffusion_lab as dl
 from diffusion_lab import export as dl_export
-from diffusion_lab import export_bpe
+from diffusion_lab.export import bpe as export_bpe
 
 TEXT = "O Romeo, Romeo! wherefore art thou Romeo?\nDeny thy father and refuse thy name.\n"
 
@@ -126,7 +126,7 @@ def test_export_of_the_qa_model(monkeypatch, tmp_path):
     """``export("qa")``: the chapter's model within budget, its JSON has the panel's settings
     (an untrained smoke-sized stand-in for the zoo model: the format, not the weights)."""
     monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
-    tok = dl.zoo.qa_tokenizer()
+    tok = dl.course.recipes.tokenizer(dl.course.recipes.plan("qa-diffusion", dl.profile("smoke")))
     torch.manual_seed(0)
     model = dl.tiny_mlm(tok, size="xs", max_length=20).eval()
     monkeypatch.setattr(dl.zoo, "pretrained_qa", lambda kind, prof, **kw: (model, tok, {}))
@@ -186,3 +186,12 @@ def test_bad_arguments(tiny, tmp_path):
     ar = dl.tiny_ar(tok, size="xs", max_length=32)
     with pytest.raises(ValueError, match="masked LM"):
         dl_export.export_onnx(ar, tok, tmp_path / "ar.onnx")
+
+
+def test_the_live_options_are_the_registry_defaults():
+    """The page's strategy options come from ``dl.STRATEGIES[name].options``, not a copy."""
+    options = dl_export.onnx.live_options()
+    assert set(options) == set(dl_export.onnx.LIVE_OPTIONS)
+    for name in dl_export.onnx.LIVE_STRATEGIES:
+        for key, value in dl.STRATEGIES[name].options.items():
+            assert options.get(key, value) == value, (name, key)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import diffusion_lab as dl
-from diffusion_lab import estimate
+from diffusion_lab.course import estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 

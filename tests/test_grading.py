@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from diffusion_lab import editions, grading
+from diffusion_lab.classroom import editions, grading
 
 ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "tests" / "fixtures" / "classroom" / "mini.ipynb"

@@ -1,14 +1,16 @@
 """The grammar's exact answers against brute-force enumeration, and its bad-input errors."""
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import grammar_metrics
-from diffusion_lab.grammar import Grammar, book_language, tiny_language
-from diffusion_lab.grammar_oracle import GrammarOracleForMaskedLM
+from diffusion_lab.course import recipes
+from diffusion_lab.worlds import grammar_metrics
+from diffusion_lab.worlds.grammar import Grammar, book_language, tiny_language
+from diffusion_lab.worlds.grammar_oracle import GrammarOracleForMaskedLM
 
 
 @pytest.fixture(scope="module")
@@ -179,10 +181,12 @@ def test_reveal_step_and_passes_per_row(tiny):
 def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFUSION_LAB_CACHE", str(tmp_path))
     prof = dl.profile("smoke")
-    for kind in dl.zoo.GRAMMAR_RECIPES:
+    for kind in ("grammar-mdlm", "grammar-ar"):
+        assert not dl.zoo.is_cached(kind, prof)
         model, tok, info = dl.zoo.pretrained(kind, prof, progress=False)
-        steps = grammar_metrics.STEPS["smoke"][kind]
+        steps = recipes.RECIPES[kind].budgets["smoke"].steps
         assert info["trained_now"] and info["steps"] == steps
+        assert dl.zoo.is_cached(kind, prof) and not dl.zoo.is_cached(kind, prof, steps=steps + 1)
         assert not dl.zoo.pretrained(kind, prof, progress=False)[2]["trained_now"]
         run = dl.generate(model, tok, prompts=[""], length=book.max_len, steps=4, seed=0,
                           num_samples=4, **({} if kind.endswith("ar") else
@@ -190,24 +194,24 @@ def test_zoo_trains_caches_and_samples_the_grammar_models(book, tmp_path, monkey
         assert book.log_prob(run.texts).shape == (4,)  # every sampled word is in the vocabulary
 
 
-def test_the_grammar_mdlm_starts_from_wide_embeddings_and_trains_longer(book, monkeypatch):
+def test_the_grammar_mdlm_starts_from_wide_embeddings_and_trains_longer(book):
     tok = book.tokenizer()
     model = dl.models.tiny_mlm(tok, size="xs", max_length=book.max_len + 1)
     before = model.get_input_embeddings().weight.std().item()
-    grammar_metrics.symmetry_breaking_init(model, 1.0)
+    recipes.symmetry_breaking_init(model, 1.0)
     weight = model.get_input_embeddings().weight
     assert before < 0.1 and abs(weight.std().item() - 1.0) < 0.1  # BERT's 0.02, then 1.0
-    again = grammar_metrics.symmetry_breaking_init(
+    again = recipes.symmetry_breaking_init(
         dl.models.tiny_mlm(tok, size="xs", max_length=book.max_len + 1), 1.0)
     assert torch.equal(again.get_input_embeddings().weight, weight)  # seeded
     cpu = dl.profile("cpu")
-    steps = {k: grammar_metrics.training_setup(cpu, k).train_steps for k in dl.zoo.GRAMMAR_RECIPES}
-    assert steps["grammar-mdlm"] > steps["grammar-ar"]
-    with pytest.raises(ValueError, match="kind must be"):
-        grammar_metrics.training_setup(cpu, "mdlm")
-    key = dl.zoo._key("grammar-mdlm", grammar_metrics.training_setup(cpu, "grammar-mdlm"))
-    monkeypatch.setattr(grammar_metrics, "EMBEDDING_STD", 0.5)
-    assert dl.zoo._key("grammar-mdlm", grammar_metrics.training_setup(cpu)) != key  # retrains
+    plans = {k: recipes.plan(k, cpu) for k in ("grammar-mdlm", "grammar-ar")}
+    assert plans["grammar-mdlm"].settings.steps > plans["grammar-ar"].settings.steps
+    assert plans["grammar-mdlm"].recipe.init_std == recipes.EMBEDDING_STD == 1.0
+    assert plans["grammar-ar"].recipe.init_std is None
+    assert {p.settings.seq_len for p in plans.values()} == {book.max_len + 1}
+    narrower = dataclasses.replace(recipes.RECIPES["grammar-mdlm"], init_std=0.5)
+    assert dl.zoo.key(recipes.plan(narrower, cpu)) != dl.zoo.key(plans["grammar-mdlm"])  # retrains
 
 
 class _Blind(torch.nn.Module):

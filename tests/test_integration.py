@@ -23,7 +23,7 @@ import diffusion_lab as dl
 
 @pytest.mark.slow
 def test_mdlm_learns_to_sort_and_low_confidence_solves_held_out_prompts():
-    task = dl.tasks.Sorting(length=4)
+    task = dl.worlds.tasks.Sorting(length=4)
     tok = dl.CharTokenizer.from_texts([task.alphabet])
     prompts = task.prompts(200, seed=123)
     held_out = set(prompts)

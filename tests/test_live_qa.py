@@ -49,7 +49,7 @@ from live_page import (  # noqa: E402
 
 import diffusion_lab as dl  # noqa: E402
 from diffusion_lab import export as dl_export  # noqa: E402
-from diffusion_lab import export_bpe  # noqa: E402
+from diffusion_lab.export import bpe as export_bpe  # noqa: E402
 
 BLOCK = "\u2592"
 EDGE_CASES = ["", " ", "  two leading", "trailing  ", "a\n\nb", "tab\there\t", "x\r\ny",

@@ -16,22 +16,11 @@ from diffusion_lab import data, metrics, noise
 TEXT = "the cat sat on the mat; a bat ate the hat.\n" * 20
 
 
-
 @pytest.fixture(scope="module")
 def tok():
+    """This file's alphabet: conftest's ``mlm`` and ``ar`` (untrained, xs, 64 positions) are
+    built on it."""
     return dl.CharTokenizer.from_texts([TEXT])
-
-
-@pytest.fixture(scope="module")
-def mlm(tok):
-    torch.manual_seed(0)
-    return dl.tiny_mlm(tok, size="xs", max_length=64).eval()
-
-
-@pytest.fixture(scope="module")
-def ar(tok):
-    torch.manual_seed(0)
-    return dl.tiny_ar(tok, size="xs", max_length=64).eval()
 
 
 def test_bits_per_token_is_deterministic_given_a_seed(mlm, tok):
@@ -173,7 +162,7 @@ def test_calibration_bins_cover_every_masked_slot(mlm, tok):
 
 
 def test_task_accuracy_uses_the_tasks_checker():
-    task = dl.tasks.Addition(digits=1)
+    task = dl.worlds.tasks.Addition(digits=1)
     prompts = ["3+4=", "9+9="]
     assert metrics.task_accuracy(task, ["3+4=07", "9+9=18"], prompts) == 1.0
     assert metrics.task_accuracy(task, ["3+4=08", "9+9=18"], prompts) == 0.5

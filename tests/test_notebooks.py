@@ -56,14 +56,14 @@ def test_committed_without_outputs(path):
 def test_repository_url_is_set_once():
     config = (ROOT / "_config.yml").read_text()
     url = re.search(r"^repository:\s*\n\s+url:\s*(\S+)", config, flags=re.M).group(1)
-    assert url == dl.notebook.REPOSITORY
+    assert url == dl.course.book.repository_url() == dl.course.book.repository_url(ROOT)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_colab_install_cell(path, monkeypatch, tmp_path):
     """The first code cell installs the library inside Colab under constraints that keep every
     preinstalled package, and does nothing elsewhere (the Colab-like CI job runs it for real)."""
-    from diffusion_lab import colab
+    from diffusion_lab.course import colab
 
     first = next(c for c in _cells(path) if c["cell_type"] == "code")
     assert "remove-cell" in first.get("metadata", {}).get("tags", []), "hide it on the site"
@@ -81,7 +81,7 @@ def test_colab_install_cell(path, monkeypatch, tmp_path):
     assert calls == [], "outside Colab the install cell must not install anything"
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     exec(compile(cell, path.name, "exec"), {})
-    source = f"git+{dl.notebook.REPOSITORY}"
+    source = f"git+{dl.course.book.repository_url()}"
     want = colab.install_commands(source, sys.executable)
     want[1][want[1].index("-c") + 1] = str(tmp_path / "pins.txt")
     assert calls == want

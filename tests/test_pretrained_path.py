@@ -183,7 +183,7 @@ def test_hub_checkpoints_offline_raise_runtime_error_naming_the_alternative(name
 
 @pytest.mark.parametrize("name", ["wikitext-2", "tinystories"])
 def test_online_corpora_offline_raise_corpus_unavailable_naming_the_alternative(name):
-    with pytest.raises(dl.CorpusUnavailableError) as err:
+    with pytest.raises(dl.data.CorpusUnavailableError) as err:
         dl.load_corpus(name)
     assert isinstance(err.value, RuntimeError)  # the chapter catches both in one clause
     message = str(err.value)

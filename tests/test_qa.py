@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import diffusion_lab as dl
-from diffusion_lab import data, qa
+from diffusion_lab import data
 from diffusion_lab.objectives import compute_loss
 from diffusion_lab.trajectory import decode_texts
+from diffusion_lab.worlds import qa
 
 PAIRS = qa.pairs(200, seed=0)
 

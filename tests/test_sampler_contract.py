@@ -4,7 +4,8 @@ Whatever the length, the number of steps, the prompt (a prefix or an infill temp
 size and the revisable prompt tokens: given tokens are never changed (revisable ones only by a
 strategy that ``revises``), no [MASK] is left at the end, a seed gives the same text, and the
 sampler never calls the model more than once per step (plus the one probe for revisable
-tokens).  The model is an untrained tiny one: these are properties of the loop, not of weights.
+tokens; a re-reading strategy: its ``rounds`` more steps and, probing, one row per decoded
+slot).  The model is an untrained tiny one: these are properties of the loop, not of weights.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def test_every_strategy_keeps_the_contract(model, tok, name, problem, seed):
     for frame in traj.frames:
         assert torch.equal(frame.ids[kept], traj.start.ids[kept]), "a given token changed"
     assert not (traj.ids == mask).any(), "a [MASK] is left at the end"
+    rule = dl.STRATEGIES[name]
+    if rule.reread:  # `rounds` more steps, each with one probe row per decoded slot at most
+        steps = (steps + rule.options["rounds"]) * (
+            1 + (length if rule.options["score"] == "probe" else 0))
     assert traj.forward_passes <= steps + (1 if revisable else 0)
     again = dl.generate(model, tok, [prompt], **run)
     assert torch.equal(again.ids, traj.ids), "the same seed gave another text"
@@ -204,15 +209,3 @@ def test_random_remask_always_runs_all_its_steps(model, tok):
         traj = dl.generate(model, tok, [""], length=8, steps=10, strategy="random_remask",
                            seed=seed)
         assert traj.num_steps == 10
-
-
-def test_the_zoo_key_follows_code_not_prose():
-    from diffusion_lab import zoo
-
-    code = 'def f(x):\n    """Double."""\n    return 2 * x  # twice\n'
-    prose = 'def f(x):\n    """Twice x, reworded."""\n    # a new comment\n    return 2 * x\n'
-    changed = 'def f(x):\n    """Double."""\n    return 3 * x\n'
-    assert zoo.code_fingerprint(code) == zoo.code_fingerprint(prose)
-    assert zoo.code_fingerprint(code) != zoo.code_fingerprint(changed)
-    prof = dl.profile("smoke")
-    assert zoo._key("mdlm", prof) != zoo._key("mdlm", prof.with_(lr=1e-3))  # settings count

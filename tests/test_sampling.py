@@ -293,13 +293,23 @@ def test_ar_path_one_frame_and_one_pass_per_token(ar_model, tok):
     traj = dl.generate(ar_model, tok, ["ab", "cd"], length=length, seed=0)
     generated = length - 2
     assert traj.strategy == "ar"
-    assert traj.num_steps == generated and traj.forward_passes == generated
+    assert traj.num_steps == traj.forward_passes <= generated
     assert all(t.startswith(p) for t, p in zip(traj.texts, ["ab", "cd"], strict=True))
     assert traj.ids.shape == (2, length + 1)
+    eos = traj.ids == tok.eos_token_id
+    stop = torch.where(eos.any(1), eos.int().argmax(1), torch.tensor(length + 1))  # (B,)
     for k, frame in enumerate(traj.frames):  # left to right: frame k writes slot 3 + k
-        assert frame.revealed.sum(1).tolist() == [1, 1]
-        assert frame.revealed[:, 3 + k].all()
-        assert frame.mask[:, 3 + k + 1:].all() and not frame.mask[:, :3 + k + 1].any()
+        for row in range(2):
+            slot = 3 + k
+            if slot > stop[row]:  # the row stopped at its [EOS]: nothing more is written
+                assert not frame.revealed[row].any() and not frame.mask[row].any()
+                continue
+            assert frame.revealed[row, slot]
+            if slot == stop[row]:  # the [EOS] and, at once, its padding
+                assert frame.revealed[row, slot:].all() and not frame.mask[row].any()
+            else:
+                assert frame.revealed[row].sum() == 1
+                assert frame.mask[row, slot + 1:].all() and not frame.mask[row, :slot + 1].any()
 
 
 def test_ar_kv_cache_matches_a_full_recompute(ar_model, tok):
@@ -311,7 +321,10 @@ def test_ar_kv_cache_matches_a_full_recompute(ar_model, tok):
     logits[..., dl.denoiser.banned_token_ids(tok)] = float("-inf")
     probs = logits.softmax(-1)[:, :-1].gather(-1, ids[:, 1:, None])[..., 0]  # (B, L-1)
     recorded = traj.frames[-1].confidence[:, 1:].double()
-    assert torch.allclose(probs[:, 2:], recorded[:, 2:], atol=1e-5)  # the generated slots
+    eos = ids[:, 1:] == tok.eos_token_id  # a row's slots after its [EOS] are padding, not drawn
+    drawn = (eos.cumsum(1) - eos.int()) == 0
+    drawn[:, :2] = False  # the prompt
+    assert torch.allclose(probs[drawn], recorded[drawn], atol=1e-5)  # the generated slots
 
 
 def test_ar_greedy_equals_a_no_cache_greedy_loop(ar_model, tok):
@@ -324,6 +337,47 @@ def test_ar_greedy_equals_a_no_cache_greedy_loop(ar_model, tok):
             logits[:, dl.denoiser.banned_token_ids(tok)] = float("-inf")
             x = torch.cat([x, logits.argmax(-1, keepdim=True)], dim=1)
     assert torch.equal(traj.ids, x)
+
+
+def test_ar_rows_stop_at_their_stop_token_and_are_counted_per_row(ar_model, tok):
+    """``stop`` ends each row at its own first stop token, pads the rest with it at once, and
+    the frames count each row's passes as a diffusion sampler's (issue 24: the race charged the
+    AR model for writing its padding)."""
+    from diffusion_lab.worlds.grammar_metrics import passes_per_row
+
+    stop = "e"  # a frequent character: an untrained model writes it early in some rows
+    traj = dl.generate(ar_model, tok, [""] * 6, length=40, seed=1, stop=stop)
+    stop_id = tok.convert_tokens_to_ids(stop)
+    ids = traj.ids[:, 1:]  # without the anchor
+    hit = ids == stop_id
+    assert hit.any(1).all(), "every row stopped (seed 1)"
+    first = hit.int().argmax(1)  # (B,) the slot of each row's first stop token
+    assert len(set(first.tolist())) > 1, "rows stop at different slots"
+    for row, k in enumerate(first.tolist()):
+        assert (ids[row, k:] == stop_id).all()  # the stop token, then its padding
+        assert (ids[row, :k] != stop_id).all()
+    assert passes_per_row(traj).tolist() == (first + 1).tolist()
+    assert traj.forward_passes == int(first.max()) + 1  # the batch ends with its last row
+
+
+def test_ar_without_a_stop_token_writes_every_slot():
+    """The grammar's tokenizer has no ``eos_token``: without ``stop`` an AR row writes all L."""
+    lang = dl.worlds.grammar.tiny_language()
+    gtok = lang.tokenizer()
+    assert gtok.eos_token_id is None
+    torch.manual_seed(0)
+    ar = dl.tiny_ar(gtok, size="xs", max_length=16).eval()
+    traj = dl.generate(ar, gtok, [""] * 3, length=lang.max_len, seed=0)
+    assert traj.forward_passes == lang.max_len and not traj.frames[-1].mask.any()
+    stopped = dl.generate(ar, gtok, [""] * 3, length=lang.max_len, seed=0, stop="[EOS]")
+    assert stopped.forward_passes <= lang.max_len
+
+
+def test_ar_stop_must_be_a_token(ar_model, tok):
+    with pytest.raises(ValueError, match="stop='not a token'"):
+        dl.generate(ar_model, tok, [""], length=8, stop="not a token")
+    with pytest.raises(ValueError, match="option 'stride'"):
+        dl.generate(ar_model, tok, [""], length=8, stride=2)
 
 
 def test_ar_model_refuses_diffusion_strategies_and_infill(ar_model, model, tok):

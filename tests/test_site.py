@@ -426,7 +426,7 @@ CHAPTER_PAGES = [d for d, s in PAGES if "/chapters/" in d and s == ".ipynb"]
 def test_teacher_page_links_a_student_notebook_per_chapter(browser_context, server_url):
     """The teacher's page links every chapter's student notebook in Colab (from the `editions`
     branch of _config.yml's repository) and as a download that the site serves."""
-    from diffusion_lab import editions
+    from diffusion_lab.classroom import editions
 
     if browser_context is None:
         pytest.fail(NOT_BUILT)

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from diffusion_lab import notebook
+from diffusion_lab.course import notebook
 
 
 def _run_rewritten(code: str) -> dict:

@@ -94,3 +94,52 @@ def test_bad_input_is_named(bad, match):
         stats.bootstrap(**bad)
     with pytest.raises(ValueError, match="b is empty"):
         stats.bootstrap_difference([1.0], [])
+
+
+# ------------------------------------------------------------------ Student's t, exactly
+
+
+@pytest.mark.parametrize("t, df", [(12.706, 1), (4.303, 2), (2.571, 5), (2.228, 10),
+                                   (2.0423, 30), (2.0395, 31), (1.9600, 100_000)])
+def test_student_t_tail_at_the_tabled_critical_values(t, df):
+    """Two-sided 5% critical values of the t table: the upper tail is 0.025 there."""
+    from diffusion_lab.stats import student_t_sf
+
+    assert student_t_sf(t, df) == pytest.approx(0.025, abs=2e-5)
+    assert student_t_sf(-t, df) == pytest.approx(0.975, abs=2e-5)
+    assert student_t_sf(0.0, df) == pytest.approx(0.5)
+
+
+def test_paired_t_test_is_exact_where_the_normal_approximation_is_not():
+    """The chapter 7 case (issue 24): t = 2.01 on 31 df is p = 0.053, not the normal 0.044."""
+    from diffusion_lab.stats import paired_t_test, student_t_sf
+
+    d = torch.tensor([1.0, -1.0] * 16) + 2.01 * (32 ** -0.5) * torch.tensor([1.0, -1.0] * 16).std()
+    mean, t, p = paired_t_test(d, torch.zeros(32))
+    assert t == pytest.approx(2.01, rel=1e-6) and mean > 0
+    assert p == pytest.approx(2 * student_t_sf(2.01, 31)) and 0.052 < p < 0.054
+    assert paired_t_test(d, torch.zeros(32), two_sided=False)[2] == pytest.approx(p / 2)
+    assert paired_t_test(torch.zeros(32), d)[2] == pytest.approx(p)  # symmetric
+
+
+def test_paired_t_test_rejects_what_it_cannot_test():
+    from diffusion_lab.stats import paired_t_test, student_t_sf
+
+    with pytest.raises(ValueError, match="pair unit for unit"):
+        paired_t_test(torch.zeros(3), torch.zeros(4))
+    with pytest.raises(ValueError, match="at least 2 units"):
+        paired_t_test(torch.zeros(1), torch.zeros(1))
+    with pytest.raises(ValueError, match="the same"):
+        paired_t_test(torch.ones(5), torch.zeros(5))
+    with pytest.raises(ValueError, match="df must be an int >= 1"):
+        student_t_sf(1.0, 0)
+
+
+def test_student_t_quantile_inverts_the_tail():
+    from diffusion_lab.stats import student_t_quantile
+
+    assert student_t_quantile(0.975, 30) == pytest.approx(2.0423, abs=1e-4)
+    assert student_t_quantile(0.025, 30) == pytest.approx(-2.0423, abs=1e-4)
+    assert student_t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="q must be in"):
+        student_t_quantile(1.0, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from diffusion_lab.data import CharTokenizer
-from diffusion_lab.tasks import TASKS, Addition, MiniSudoku, Sorting, Task, get_task
+from diffusion_lab.worlds.tasks import TASKS, Addition, MiniSudoku, Sorting, Task, get_task
 
 ALL_TASKS = [Addition(), Addition(digits=3), Sorting(), Sorting(length=3), MiniSudoku()]
 ALL_TASKS += [MiniSudoku(holes=16)]

@@ -77,8 +77,8 @@ def test_lr_schedule_values():
 def test_save_load_round_trip(tok, tmp_path):
     for kind in ("mlm", "ar"):
         model = fresh(tok, kind).eval()
-        dl.save(model, tok, tmp_path / kind)
-        loaded, tok2 = dl.load(tmp_path / kind)
+        dl.models.save(model, tok, tmp_path / kind)
+        loaded, tok2 = dl.models.load(tmp_path / kind)
         assert type(loaded) is type(model)
         ids = torch.tensor([[tok.cls_token_id] + tok("abc[MASK]de", add_special_tokens=False)
                             ["input_ids"]])
@@ -174,7 +174,7 @@ def test_checkpoints_keep_two_and_pickle_nothing(tok, tmp_path):
 
 
 def test_task_examples_train_without_packing(tok):
-    task = dl.tasks.Addition(digits=1)
+    task = dl.worlds.tasks.Addition(digits=1)
     tok_task = dl.CharTokenizer.from_texts([task.alphabet])
     model = dl.tiny_mlm(tok_task, size="xs", max_length=16)
     hist = dl.train(model, tok_task, task.sample(64), objective="mdlm", steps=3, batch_size=8,

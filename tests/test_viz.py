@@ -320,6 +320,15 @@ def test_gif_has_one_frame_per_step_plus_start_and_holds_the_last(tmp_path):
     assert durations[0] == 200 and durations[-1] == 1500
 
 
+def test_gif_comment_is_stored_and_read_back(tmp_path):
+    traj = make_trajectory(steps=3, remask=None)
+    note = "made by a test\nsentence: the dog runs ."
+    with Image.open(save_gif(traj, tmp_path / "c.gif", comment=note)) as im:
+        assert im.info["comment"].decode() == note
+    with Image.open(save_gif(traj, tmp_path / "n.gif")) as im:
+        assert "comment" not in im.info
+
+
 def test_gif_frames_show_masks_then_text(tmp_path):
     import numpy as np
 

@@ -27,8 +27,7 @@ from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
 CLAIM_CALL = re.compile(r"""dl\.notebook\.claim\(\s*(?:key\s*=\s*)?["']([A-Za-z][\w]*)["']""")
-CLAIM_SPAN = re.compile(r'<span class="dl-claim" hidden data-claim="([^"]*)"></span>')
-COLUMNS = ("Claim", "Chapter", "Measured", "Bound", "Over", "Test", "p-value")
+COLUMNS = ("Claim", "Chapter", "Measured", "Bound", "Over", "Test", "Exact?", "p-value")
 LEDGER_DOCS_KEY = "dl_claims_ledger_docs"
 
 
@@ -60,10 +59,11 @@ def claim_keys_in_source(path: Path) -> list[str]:
 
 
 def records_in_html(text: str) -> list[dict]:
-    """The claim records carried by hidden elements in a raw HTML output."""
-    import html
+    """The claim records carried by hidden elements in a raw HTML output (the library's own
+    parser: `diffusion_lab.course.notebook.parse_claims`)."""
+    from diffusion_lab.course.notebook import parse_claims
 
-    return [json.loads(html.unescape(m)) for m in CLAIM_SPAN.findall(text)]
+    return parse_claims(text)
 
 
 def collect(app: Sphinx, doctree: nodes.document) -> None:
@@ -140,7 +140,7 @@ def build_table(app: Sphinx, fromdocname: str) -> nodes.Node:
     table = nodes.table(classes=["claims-ledger"])
     group = nodes.tgroup(cols=len(COLUMNS))
     table += group
-    for width in (30, 14, 9, 9, 16, 14, 8):
+    for width in (28, 13, 9, 9, 15, 14, 7, 7):
         group += nodes.colspec(colwidth=width)
     head = nodes.thead()
     row = nodes.row()
@@ -161,6 +161,7 @@ def build_table(app: Sphinx, fromdocname: str) -> nodes.Node:
             measured = f"{record['value']} {record.get('units', '')}".strip()
             for content in (record["claim"], link, measured, record.get("bound", ""),
                             record.get("sample", ""), record.get("test", ""),
+                            record.get("exactness", "—"),
                             "—" if p_value is None else
                             (f"{p_value:.1e}" if p_value < 1e-3 else f"{p_value:.3f}")):
                 row += _cell(content)

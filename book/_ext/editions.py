@@ -1,6 +1,6 @@
 """Sphinx extension: the student and teacher editions of every notebook, built with the site.
 
-* ``build-finished`` (HTML): ``diffusion_lab.editions.build_editions`` writes
+* ``build-finished`` (HTML): ``diffusion_lab.classroom.editions.build_editions`` writes
   ``_build/html/editions/student/`` and ``…/teacher/`` (one notebook per notebook of
   ``_toc.yml``, at its path under ``book/``). The site serves them for download, and the Pages
   workflow pushes that folder to the ``editions`` branch, which the Colab links open.
@@ -28,7 +28,7 @@ def _exercise_pages() -> dict[str, Path]:
     """{docname: notebook} for every toc notebook with at least one exercise."""
     import nbformat
 
-    from diffusion_lab import editions
+    from diffusion_lab.classroom import editions
 
     pages = {}
     for path in editions.toc_notebooks(REPO):
@@ -38,7 +38,7 @@ def _exercise_pages() -> dict[str, Path]:
 
 
 def add_links(app: Sphinx, pagename, templatename, context, doctree) -> None:
-    from diffusion_lab import editions
+    from diffusion_lab.classroom import editions
 
     pages = app.env.diffusion_lab_exercise_pages
     if pagename not in pages or "body" not in context:
@@ -63,7 +63,7 @@ def init(app: Sphinx) -> None:
 def write_editions(app: Sphinx, exception: Exception | None) -> None:
     if exception is not None or app.builder is None or app.builder.format != "html":
         return
-    from diffusion_lab.editions import build_editions
+    from diffusion_lab.classroom.editions import build_editions
 
     written = build_editions(Path(app.outdir) / "editions", REPO)
     logger.info("editions: wrote %d student and teacher notebooks", len(written))

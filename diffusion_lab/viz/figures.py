@@ -52,12 +52,14 @@ def save_gif(
     hold_last: float = 2.0,
     fontsize: float = 11,
     dpi: int = 100,
+    comment: str | None = None,
 ) -> Path:
     """Write the animation of one sample as a GIF of ``num_steps + 1`` frames; return the path.
 
     Each frame is the text grid (masked slots as grey blocks, confidence as background colour,
     this step's tokens outlined, remasked slots red) titled "step i/N, k tokens revealed".
-    Frames last ``1/fps`` s; the final one ``max(1/fps, hold_last)`` s.
+    Frames last ``1/fps`` s; the final one ``max(1/fps, hold_last)`` s.  ``comment``: text
+    stored in the GIF's comment extension (Pillow reads it back as ``info["comment"]``).
     """
     check_sample(traj, sample)
     if not fps > 0:
@@ -74,7 +76,9 @@ def save_gif(
     from PIL import Image
 
     frames = [im.quantize(128, method=Image.Quantize.FASTOCTREE) for im in images]  # 3x faster
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    extra = {} if comment is None else {"comment": comment.encode()}
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                   **extra)
     return path
 
 

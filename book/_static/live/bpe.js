@@ -1,12 +1,12 @@
 /* diffusion-lab live: GPT-2's byte-level BPE in plain JavaScript (encode, decode, token text).
  *
  * The tokenizer of the question-answering models (diffusion_lab/tokenization.train_tokenizer)
- * exported by diffusion_lab/export_bpe.py as spec.vocab, spec.merges ("a b" per line, rank =
+ * exported by diffusion_lab/export/bpe.py as spec.vocab, spec.merges ("a b" per line, rank =
  * line number) and spec.pattern (the byte-level pre-tokenizer's regular expression).  Encoding:
  *   1. split the text with spec.pattern (letters, digits, symbols, each after an optional space);
  *   2. map every UTF-8 byte of a piece to one printable symbol (bytesToUnicode: " " -> "Ġ");
  *   3. repeatedly join the adjacent pair with the lowest merge rank until none has a rule.
- * export_bpe.encode is the same algorithm in Python; tests/test_live_qa.py compares this file
+ * export/bpe.py's encode is the same algorithm in Python; tests/test_live_qa.py compares this file
  * with the tokenizers library on every question of chapter 8 and on edge cases.
  * Special tokens ("[MASK]", "[EOS]", ...) typed by the reader are refused (reported as unknown):
  * the Python tokenizer would turn "[MASK]" into a slot to fill, not text.

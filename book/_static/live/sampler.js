@@ -9,7 +9,7 @@
  *
  * The model is any function forward(ids, B, L) -> Promise<Float32Array (B*L*V)> of
  * log-probabilities with the banned ids ([MASK], the anchor, [SEP]) at -Infinity
- * (diffusion_lab/export.py's graph).
+ * (diffusion_lab/export/onnx.py's graph).
  */
 (function (root) {
   "use strict";
@@ -73,7 +73,7 @@
     };
   }
 
-  /* ---------------------------------------------------------------- tokenizer (export.py) */
+  /* ---------------------------------------------------------------- tokenizer (export/onnx.py) */
   function encode(spec, text) {
     if (spec.split === "bpe") return root.DLLiveBPE.encode(spec, text); // bpe.js
     const pieces = spec.split === "char" ? Array.from(text) : text.split(/\s+/).filter(Boolean);
