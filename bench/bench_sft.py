@@ -158,6 +158,13 @@ VARIANTS = {
     "dl no antithetic": ("dl", {}, {"antithetic": False}),
     "dl eps 0": ("dl", {"eps": 1e-9}, {}),
     "dl seq_len 128": ("dl", {"seq_len": 128}, {}),  # rows padded with [EOS] to 128 tokens
+    # groups of changes, to bisect: every difference at once, the optimiser's, the loss's
+    "dl as textbook": ("dl", {"warmup": 50, "eps": 1e-9},
+                       {"betas": (0.9, 0.999), "floor": 0.0, "antithetic": False,
+                        "decay_all": True}),
+    "dl optimizer as textbook": ("dl", {"warmup": 50},
+                                 {"betas": (0.9, 0.999), "floor": 0.0, "decay_all": True}),
+    "dl loss as textbook": ("dl", {"eps": 1e-9}, {"antithetic": False}),
 }
 TOK = None
 

@@ -213,7 +213,7 @@
       for (let b = 0; b < B; b++) {
         let total = 0;
         for (let i = 0; i < L; i++) total += ctx.region[b * L + i];
-        target[b] = CONVENTIONS.round(total * rate);
+        target[b] = ctx.t === 0 ? total : CONVENTIONS.round(total * rate); // after the schedule: no cap
       }
       const remask = topKMask(ctx, drawn, target);
       const extra = new Array(B).fill(0);
@@ -233,7 +233,7 @@
       for (let b = 0; b < B; b++) {
         let total = 0;
         for (let i = 0; i < L; i++) total += ctx.region[b * L + i];
-        target[b] = CONVENTIONS.round(total * rate);
+        target[b] = ctx.t === 0 ? total : CONVENTIONS.round(total * rate); // after the schedule: no cap
       }
       const remask = topKMask(ctx, doubt, target);
       const extra = new Array(B).fill(0);
@@ -242,6 +242,11 @@
     },
   };
   STRATEGIES.reread_remask.reread = true; // the loop re-reads decoded slots first (rereadScores)
+  // strategies_revision.checking_time_grid: the linear grid, then `rounds` steps at t = s = 0
+  // that re-read the finished text; the block stops at the first of them that takes nothing
+  // back (nothing_doubted)
+  STRATEGIES.reread_remask.timeGrid = (n, o) =>
+    CONVENTIONS.timeGrid(n).concat(new Array(o.rounds === undefined ? 2 : o.rounds).fill(0));
 
   /* ------------------------------------------------------------------------- the loop
    * generate(forward, spec, {prompt, length, steps, strategy, temperature, seed, batch})
@@ -273,19 +278,21 @@
         conf[j] = region[j] ? 0 : 1;
       }
     }
+    const nSteps = rule.timeGrid ? rule.timeGrid(steps, o).length - 1 : steps;
     // one stream per row: row b of seed s is the same whatever the batch size
     const rngs = Array.from({ length: B }, (_, b) => makeRng(Math.imul(seed + 1, 0x2545f491) ^ b));
     const uniform = (j) => rngs[Math.floor(j / L)].uniform();
     if (revisable.length) // given tokens a revising rule may change: free, decoded (revise.js)
       await root.DLLiveRevise.startState(forward, spec, revisable, { x, region, masked, conf, B, L });
-    const frame = (step, revealed, remasked) => ({ step, n: steps, B, L, ids: Int32Array.from(x),
+    const frame = (step, revealed, remasked) => ({ step, n: nSteps, B, L, ids: Int32Array.from(x),
       masked: Uint8Array.from(masked), conf: Float64Array.from(conf), revealed, remasked, region });
     yield frame(0, new Uint8Array(B * L), new Uint8Array(B * L));
-    const grid = CONVENTIONS.timeGrid(steps);
+    const grid = rule.timeGrid ? rule.timeGrid(steps, o) : CONVENTIONS.timeGrid(steps);
+    const n = grid.length - 1; // steps of the grid: the schedule's, and any re-reading rounds
     if (rule.reread && (o.score || "probe") !== "probe")
       throw new Error(`The page re-reads by probing only (score "probe"), got ${JSON.stringify(o.score)}.`);
     let logp = null, reread = null;
-    for (let i = 0; i < steps; i++) {
+    for (let i = 0; i < n; i++) {
       if (logp === null) { logp = await forward(x, B, L); reread = null; }
       // proposal x_hat = argmax_v (log p_v / T + g_v), g ~ Gumbel(0, 1)  (sample_filtered);
       // confidence p = p_theta(x_hat | z_t), untempered, rounded to float32 as probability_of
@@ -311,9 +318,9 @@
         for (let j = 0; j < B * L; j++) if (decoded[j]) { proposal[j] = reread.top[j]; p[j] = reread.pTop[j]; }
       }
       const ctx = { B, L, x, masked, region, proposal, p, conf, t: grid[i], s: grid[i + 1],
-                    step: i, n: steps, options: o, uniform, reread: reread && reread.now };
+                    step: i, n, options: o, uniform, reread: reread && reread.now };
       let { update, remask } = rule(ctx);
-      if (i === steps - 1) { // the last step leaves no mask behind
+      if (i === n - 1) { // the last step leaves no mask behind
         for (let j = 0; j < B * L; j++) update[j] |= masked[j] & region[j];
         remask = new Uint8Array(B * L);
       }
@@ -331,7 +338,9 @@
       }
       if (changed) logp = null;
       yield frame(i + 1, revealed, remasked);
-      if (!left) break; // e.g. threshold committed everything early
+      // e.g. threshold committed everything early; a re-reading rule: a round at t = 0 that
+      // took nothing back (nothing_doubted)
+      if (!left && (!rule.reread || grid[i] === 0)) break;
     }
   }
 
