@@ -10,8 +10,8 @@ chapter's distinct claims (the unit: each claim once), reports
 * the wrong verdict forced ("no" on a true claim, "yes" on a false one, `qa.ask_forced_wrong`):
   the share revised among the claims the *same* model gets right unforced, per truth value, for
   the revising rules (``reread_remask`` re-reads in the present context; ``confidence_weighted``
-  is the decode-time rule), and where the revised verdict was remasked: after the equation's
-  result was written (`qa.verdict_events`);
+  is the decode-time rule; ``token_editing`` is LLaDA2.1's, read by probing), and where the
+  revised verdict was remasked: after the equation's result was written (`qa.verdict_events`);
 * the AR model forced: the share that contradicts itself (right equation, wrong verdict).
 
 Run: python bench/bench_qa_claims.py [--seeds 0,1,2 --claims 120 --profile cpu]
@@ -28,7 +28,7 @@ from common import parser, prepare
 import diffusion_lab as dl
 from diffusion_lab.course import recipes
 
-RULES = {"reread_remask": {}, "confidence_weighted": {}}
+RULES = {"reread_remask": {}, "confidence_weighted": {}, "token_editing": {"score": "probe"}}
 
 
 def claims_of(n: int) -> list[str]:
