@@ -236,6 +236,7 @@ def ask_forced_wrong(model, tok, claims, *, length: int, revise: bool = True,
 
     if isinstance(claims, str) or not isinstance(claims, (list, tuple)) or not claims:
         raise TypeError(f"claims must be a non-empty list of claims, got {claims!r:.60}")
+    revise = revise and not is_causal_lm(model)  # an AR model only ever continues a prompt
     groups: dict[tuple[str, int], list[int]] = {}
     for i, q in enumerate(claims):
         n = len(tok(q, add_special_tokens=False)["input_ids"])
