@@ -114,17 +114,32 @@ def variable_rate_loss(model, ids, fixed, info: TokenInfo, generator):
 
 
 def mdlm_loss(model, ids, fixed, info: TokenInfo, generator, schedule: str = "linear",
-              eps: float = 1e-3):
-    """MDLM's continuous-time ELBO in nats per free token (an upper bound on the NLL)."""
+              eps: float = 1e-3, corrupt: float = 0.0):
+    r"""MDLM's continuous-time ELBO in nats per free token (an upper bound on the NLL).
+
+    ``corrupt`` > 0 adds a second term and is no longer the ELBO: each free token left visible
+    is replaced by a uniformly random content token with probability ``corrupt``, and the CE of
+    the clean token is scored at *every* visible free slot, replaced or not (weight 1).  So the
+    model's output at a visible slot is trained: $p_\theta(x^i \mid z)$ judges the token
+    there (BERT's 10% random tokens, Devlin et al. 2019; GIDD's mix of uniform and masking
+    noise, von Rütte et al. 2025), which `strategies_revision`'s ``score="self"`` reads."""
+    if isinstance(corrupt, bool) or not isinstance(corrupt, (int, float)) or not 0 <= corrupt < 1:
+        raise ValueError(f"corrupt must be a number in [0, 1), got {corrupt!r}")
     t = noise.sample_t(ids.shape[0], generator=generator, eps=eps, schedule=schedule)  # (B,)
     rate = noise.mask_rate(t, schedule)
     noisy, masked = noise.absorbing_mask(ids.cpu(), rate, mask_id=info.mask_id,
                                          fixed=fixed.cpu(), generator=generator)
+    visible = ~masked & ~fixed.cpu()
+    if corrupt:
+        noisy, _ = noise.uniform_noise(noisy, corrupt, content_ids=info.content_ids,
+                                       fixed=~visible, generator=generator)
     weight = noise.elbo_weight(t, schedule).float().to(ids.device)[:, None]  # (B, 1): 1/t
     masked = masked.to(ids.device)
-    ce = _ce(denoiser_logits(model, noisy.to(ids.device), info), ids, masked)  # (B, L)
-    free = (~fixed).to(ids.device)
-    return (ce * weight).sum() / free.sum().clamp(min=1)
+    logits = denoiser_logits(model, noisy.to(ids.device), info)
+    loss = (_ce(logits, ids, masked) * weight).sum()  # (B, L) CE, 0 where not masked
+    if corrupt:
+        loss = loss + _ce(logits, ids, visible.to(ids.device)).sum()
+    return loss / (~fixed).to(ids.device).sum().clamp(min=1)
 
 
 def sundae_loss(model, ids, fixed, info: TokenInfo, generator):

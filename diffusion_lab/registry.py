@@ -28,13 +28,17 @@ class StepContext:
     region: torch.Tensor  # slots this step may touch (free, and in the current block)
     proposal: torch.Tensor  # \hat x, sampled for region slots
     p: torch.Tensor  # model probability of the proposal (0 outside the region)
-    conf: torch.Tensor  # confidence each decoded token had when it was decoded
+    conf: torch.Tensor  # confidence each decoded token had when it was decoded (re-read: now)
     t: float
     s: float
     step: int  # index within the block, 0..n-1
     n: int  # steps in this block
     generator: torch.Generator
     options: dict = field(default_factory=dict)  # the strategy's defaults, updated by the caller
+    # a strategy registered with reread=True: each decoded slot's probability of its token in
+    # the present context (strategies_revision.reread_scores); proposal / p there: the re-read
+    # top token and its probability.  None for the other strategies.
+    reread: torch.Tensor | None = None
 
     def rand(self) -> torch.Tensor:
         """(B, L) float64 uniforms from the sampler's generator."""
@@ -94,6 +98,7 @@ class Strategy:
     rule: Callable[[StepContext], tuple[torch.Tensor, torch.Tensor]]
     start: str = "mask"  # "mask" (absorbing) or "uniform" (SUNDAE's random tokens)
     revises: bool = False  # may change a token that was already decoded
+    reread: bool = False  # the loop re-scores decoded tokens every step (strategies_revision)
     doc: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)  # accepted options and defaults
     time_grid: Callable[[int, Mapping[str, Any]], list[float]] = linear_time_grid
@@ -113,14 +118,17 @@ STRATEGIES: dict[str, Strategy] = {}
 
 
 def register_strategy(name: str, *, start: str = "mask", revises: bool = False,
-             options: Mapping[str, Any] | None = None, time_grid=None, finished=None):
+                      options: Mapping[str, Any] | None = None, time_grid=None, finished=None,
+                      reread: bool = False):
     """Decorator: add ``rule`` to the registry under ``name`` (replacing one of the same name).
 
     ``options``: the options the rule reads with ``ctx.option(name)`` and their defaults (the
     noise ``schedule`` is always accepted); ``start``: "mask" or "uniform"; ``revises``: the
     rule may change decoded tokens (given ``revisable`` prompt tokens included); ``time_grid``:
     ``f(n, options) -> [t_0 = 1, ..., t_n = 0]``; ``finished``: ``f(ctx, masked_after) -> bool``,
-    True to stop the block early.  Usable from a notebook as ``dl.register_strategy``.
+    True to stop the block early; ``reread``: before each step the loop re-scores every decoded
+    token in the present context (``ctx.reread``; the option ``score`` says how:
+    `strategies_revision.reread_scores`).  Usable from a notebook as ``dl.register_strategy``.
     """
     if not isinstance(name, str) or not name or name == "ar" or name in ALIASES:
         raise ValueError(f"name must be a new non-empty str (not 'ar' or an alias in "
@@ -129,7 +137,7 @@ def register_strategy(name: str, *, start: str = "mask", revises: bool = False,
         raise ValueError(f"start must be 'mask' or 'uniform', got {start!r}")
 
     def wrap(rule):
-        STRATEGIES[name] = Strategy(rule, start, revises, (rule.__doc__ or "").strip(),
+        STRATEGIES[name] = Strategy(rule, start, revises, reread, (rule.__doc__ or "").strip(),
                                     {**COMMON_OPTIONS, **(options or {})},
                                     time_grid or linear_time_grid, finished or all_revealed)
         return rule

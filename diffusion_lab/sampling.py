@@ -40,6 +40,7 @@ from .models import is_causal_lm, max_positions
 from .runtime import seed_or_random
 from .settings import SampleSettings, split_known
 from .strategies import StepContext, Strategy, get_strategy, leave_no_mask
+from .strategies_revision import reread_scores
 from .tokenization import anchor_id, require_mask_token
 from .trajectory import Frame, Trajectory, decode_texts
 
@@ -148,6 +149,9 @@ class Run:
     conf: torch.Tensor  # (B, L) float64: the probability each token had when it was decoded
     passes: int = 0  # forward passes of the denoiser so far
     logits: torch.Tensor | None = None  # the denoiser on x, reused until x changes
+    # a re-reading strategy's (now, top, p_top, passes) on x for one region, reused likewise
+    reread: tuple | None = None
+    reread_region: torch.Tensor | None = None
 
     def frame(self, step: int, revealed: torch.Tensor, remasked: torch.Tensor) -> Frame:
         return Frame(step, self.x.cpu().clone(), self.masked.cpu().clone(),
@@ -182,21 +186,32 @@ def reverse_step(run: Run, region: torch.Tensor, t: float, s: float, step: int, 
     this step revealed and remasked (a `Frame`'s ``revealed`` and ``remasked``).
     """
     if run.logits is None:  # the denoiser sees only z_t: reuse its output until z_t changes
-        run.logits = denoiser_logits(run.model, run.x, run.info)
+        run.logits, run.reread = denoiser_logits(run.model, run.x, run.info), None
         run.passes += 1
     rows = run.logits[region]  # (N, V): only the slots this step may touch
     drawn = sample_filtered(rows, run.gen, run.cfg.temperature, run.cfg.top_k, run.cfg.top_p)
     proposal, p = run.x.clone(), torch.zeros_like(run.conf)
     proposal[region], p[region] = drawn, probability_of(rows, drawn)  # untempered p
+    decoded, now = region & ~run.masked, None
+    if run.rule.reread:  # every decoded token re-scored in z_t (strategies_revision)
+        if run.reread is None or run.reread_region is not region:
+            run.reread = reread_scores(run.model, run.x, run.logits, decoded, run.info,
+                                       run.options["score"])
+            run.reread_region = region
+            run.passes += run.reread[3]
+        now, top, p_top, _ = run.reread
+        proposal, p = torch.where(decoded, top, proposal), torch.where(decoded, p_top, p)
     ctx = StepContext(x=run.x, masked=run.masked, region=region, proposal=proposal, p=p,
                       conf=run.conf, t=t, s=s, step=step, n=n, generator=run.gen,
-                      options=run.options)
+                      options=run.options, reread=now)
     update, remask = leave_no_mask(ctx, *run.rule.rule(ctx))
     x = torch.where(update, proposal, run.x).masked_fill(remask, run.info.mask_id)
     revealed = update & ~remask & (run.masked | (x != run.x))
     remasked = remask & ~run.masked
     if bool((x != run.x).any()):
         run.logits = None
+    if now is not None:  # a kept token shows the confidence it has now
+        run.conf = torch.where(decoded, now, run.conf)
     run.conf = torch.where(update, p, run.conf).masked_fill(remask, 0.0)
     run.x, run.masked = x, (run.masked & ~update) | remask
     return ctx, revealed, remasked

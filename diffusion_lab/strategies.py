@@ -159,9 +159,13 @@ def remask_probability(conf: torch.Tensor, scale: float = 0.5, power: float = 1.
 @register_strategy("confidence_weighted", revises=True,
                    options={"remask_scale": 0.5, "remask_power": 1.0})
 def confidence_weighted(ctx: StepContext):
-    """Send each decoded token back to [MASK] with probability ``remask_probability(conf)``
-    (``remask_scale``, ``remask_power``), at most as many as the schedule still leaves masked;
-    then reveal the most confident masked slots so that the count follows the schedule."""
+    """The decode-time rule: send each decoded token back to [MASK] with probability
+    ``remask_probability(conf)`` (``remask_scale``, ``remask_power``), at most as many as the
+    schedule still leaves masked; then reveal the most confident masked slots so that the count
+    follows the schedule.  ``conf`` is the confidence a token had when it was decoded (a given
+    ``revisable`` token: the start probe's) and is never updated, so what is written after a
+    token does not change its chance of being remasked; ``reread_remask``
+    (``strategies_revision``) re-scores every decoded token at every step instead."""
     decoded = ctx.region & ~ctx.masked
     p_remask = remask_probability(ctx.conf, ctx.option("remask_scale"), ctx.option("remask_power"))
     draw = decoded & (ctx.rand() < p_remask)
@@ -263,3 +267,6 @@ def sundae(ctx: StepContext):
     (e.g. 0.5)."""
     frac = 1.0 if ctx.last else ctx.option("update_fraction")
     return ctx.region & (ctx.rand() < frac), ctx.nothing()
+
+
+from . import strategies_revision  # noqa: E402, F401 - registers reread_remask, token_editing

@@ -265,13 +265,16 @@ def near_tie(traj, model) -> float:
     return smallest
 
 
-def revised_by_chapter(model, tok, claims, seeds=range(4)) -> list[str]:
-    """The true claims whose forced "no" chapter 8's settings revise at every seed."""
+def revised_by_chapter(model, tok, claims, seeds=range(4),
+                       strategy: str = "reread_remask") -> list[str]:
+    """The claims whose forced wrong verdict ("no" on a true claim, "yes" on a false one)
+    chapter 8's settings (``strategy``, greedy, 14 steps) take back at every seed, in Python."""
     out = []
     for q in claims:
-        answers = [dl.qa.ask(model, tok, [q], length=19, forced="no", revise_forced=True,
-                             strategy="confidence_weighted", steps=14, top_k=1, seed=s)[0][0]
+        forced = dl.qa.wrong_verdict(q)
+        answers = [dl.qa.ask(model, tok, [q], length=19, forced=forced, revise_forced=True,
+                             strategy=strategy, steps=14, top_k=1, seed=s)[0][0]
                    for s in seeds]
-        if all(a.startswith("yes") for a in answers):
+        if all(dl.qa.check(q, a) for a in answers):
             out.append(q)
     return out

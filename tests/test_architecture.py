@@ -24,7 +24,8 @@ CORE = {"ar_sampling", "block_diffusers", "block_diffusion", "block_sampling", "
         "checkpoint", "data", "denoiser", "distributed", "edit_flows", "edit_model",
         "edit_sampling", "edit_trajectory", "metrics", "models", "noise", "objectives",
         "reference_samplers", "registry", "runtime", "sampling", "settings", "stats",
-        "strategies", "tokenization", "train", "trajectory"}
+        "strategies", "strategies_revision",
+        "tokenization", "train", "trajectory"}
 # each wing, and the wings it may import (the core always)
 WINGS = {"worlds": set(), "course": {"worlds"}, "export": {"worlds", "course"},
          "classroom": {"worlds", "course"}}

@@ -107,7 +107,7 @@ def run_page(v, settings, js=RUN_JS):
     return v.page.evaluate(js, ["mdlm", settings])
 
 
-@pytest.mark.parametrize("strategy", ["low_confidence", "threshold"])
+@pytest.mark.parametrize("strategy", ["low_confidence", "threshold", "reread_remask"])
 @pytest.mark.parametrize("steps", [8, 13])
 def test_greedy_reveal_order_matches_generate(page, smoke, strategy, steps):
     v, onnx = page

@@ -16,8 +16,10 @@ every console error kept.
   confidences do);
 * the chapter's own settings (remask_scale 0.5, random draws that torch and the page make with
   different generators): the share of 16 runs that revise the forced verdict agrees per claim;
-* the panel: a true claim, "force" ticked, Generate: no mask at the end, a frame shows the forced
-  "no" revised, and the claims are those the chapter's settings revise in Python (computed here);
+* the panel, with the chapter's rule (``reread_remask``): a true claim, "force" ticked, Generate:
+  no mask at the end, a frame shows the forced "no" revised into "yes", on claims the chapter's
+  settings revise in Python (computed here); the false claim's forced "yes" waits on a QA model
+  that checks false claims (issue 23);
 * bad input (empty, too long, a question of no family, force on a sum, steps 0) gives a message.
 """
 
@@ -131,7 +133,8 @@ PARITY_CLAIMS = ["is 4+4=8?", "is 9+0=9?", "is 8+5=13?", "is 2+6=8?", "is 6+6=12
 
 
 @pytest.mark.parametrize("strategy, options", [
-    ("low_confidence", {}), ("threshold", {}), ("confidence_weighted", {"remask_scale": 1e30})])
+    ("low_confidence", {}), ("threshold", {}), ("confidence_weighted", {"remask_scale": 1e30}),
+    ("reread_remask", {})])
 def test_forced_greedy_reveal_order_matches_qa_ask(page, qa_model, strategy, options):
     v, onnx = page
     _, tok, _ = qa_model
@@ -156,7 +159,7 @@ def test_forced_greedy_reveal_order_matches_qa_ask(page, qa_model, strategy, opt
     # measured: 5, 10 and 6 of 10 runs free of ties (low_confidence, threshold,
     # confidence_weighted); every answer identical, every tie-free run identical step by step
     assert compared >= len(PARITY_CLAIMS) // 2, compared
-    if strategy == "confidence_weighted":  # the rule that may take the forced token back does
+    if strategy in ("confidence_weighted", "reread_remask"):  # the rules that may take it back
         assert revised >= 2, revised
     else:  # the committing rules cannot, by construction
         assert revised == 0
@@ -181,19 +184,24 @@ def test_chapter_settings_revise_as_often_as_in_python(page, qa_model):
         assert abs(js - py) <= 0.3, (q, js, py)
 
 
-def test_force_toggle_shows_the_forced_token_revised(page, qa_model):
+# A false claim's forced "yes" driven to "no" (ids "forced yes") joins when the QA model checks
+# false claims: measured at chance so far (issue 23), so no false claim is revised to test here.
+@pytest.mark.parametrize("true", [True], ids=["forced no"])
+def test_force_toggle_shows_the_forced_token_revised(page, qa_model, true):
+    """A true claim's forced "no" ends "yes" (a false claim's forced "yes" would end "no")."""
     v, _ = page
     model, tok, _ = qa_model
-    true_claims = [q for q in chapter_questions() if dl.qa.family_of(q).name == "claims"
-                   and dl.qa.Claims.is_true(q)][:6]
-    chosen = revised_by_chapter(model, tok, true_claims)
-    assert chosen, "no true claim revised by the chapter's settings in Python"
+    claims = [q for q in chapter_questions() if dl.qa.family_of(q).name == "claims"
+              and dl.qa.Claims.is_true(q) == true][:6]
+    chosen = revised_by_chapter(model, tok, claims, seeds=[0])  # greedy: one seed says all
+    assert chosen, f"no {'true' if true else 'false'} claim revised by the chapter's rule"
+    forced, right = ("no", "yes") if true else ("yes", "no")
     w = Visit(v.browser, f"{v.url}/index.html")
     try:
         page_ = w.page
         page_.fill("[data-dl=prompt]", chosen[0])
         page_.check("[data-dl=force]")
-        assert page_.input_value("[data-dl=strategy]") == "confidence_weighted"
+        assert page_.input_value("[data-dl=strategy]") == "reread_remask"
         page_.click("[data-dl=generate]")
         frames_revised, first = [], None
         for _ in range(600):
@@ -207,9 +215,9 @@ def test_force_toggle_shows_the_forced_token_revised(page, qa_model):
         final, status = page_.inner_text("[data-dl=output]"), page_.inner_text("[data-dl=status]")
         frames_revised.append(int(page_.get_attribute("[data-dl=output]", "data-revised")))
         assert BLOCK not in final and final.startswith(chosen[0]), final
-        assert first is None or "no" in first  # the start frame shows the forced token
+        assert first is None or forced in first  # the start frame shows the forced token
         assert max(frames_revised) >= 1 and page_.locator("[data-dl=output] span.r").count() == 1
-        assert 'answer: "yes' in status and "was revised" in status, status
+        assert f'answer: "{right}' in status and "was revised" in status, status
         assert w.errors == [] and w.external == [], (w.errors, w.external)
     finally:
         w.close()

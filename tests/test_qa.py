@@ -210,3 +210,20 @@ def test_ask_groups_forces_and_refuses_bad_lengths(tok):
         qa.ask(mlm, tok, ["what is 1+2?"], length=5)
     with pytest.raises(ValueError, match="length=40 does not fit"):
         dl.generate(mlm, tok, ["what is 1+2?"], length=40)
+
+
+def test_ask_forced_wrong_forces_the_wrong_verdict_and_records_events(tok):
+    claims = ["is 3+4=7?", "is 3+4=8?", "is 1+1=2?"]
+    ar = dl.tiny_ar(tok, "xs", 20)
+    always(ar, tok.eos_token_id, tok)
+    answers, events = qa.ask_forced_wrong(ar, tok, claims, length=19, seed=0)  # revise ignored
+    assert answers == ["no", "yes", "no"] and events == [None] * 3
+    mlm = dl.tiny_mlm(tok, "xs", 20)
+    always(mlm, tok.eos_token_id, tok)
+    answers, events = qa.ask_forced_wrong(mlm, tok, claims, length=19, steps=4, seed=0,
+                                          strategy="low_confidence")
+    assert answers == ["no", "yes", "no"]  # committed: the forced verdict stays
+    assert all(e is not None and e["remasked"] is None and e["sum_written"] is None
+               for e in events)  # no "=" written after the verdict: nothing to time
+    with pytest.raises(TypeError, match="claims"):
+        qa.ask_forced_wrong(mlm, tok, "is 1+1=2?", length=19)

@@ -28,7 +28,7 @@ from diffusion_lab.strategies import StepContext
 CHARS = "abcdefgh "
 NEVER_REVISE = ["ancestral", "low_confidence"]
 REVISE = [("remdm", {}), ("remdm", {"variant": "cap", "eta": 0.5}), ("remdm", {"variant": "conf"}),
-          ("confidence_weighted", {})]
+          ("confidence_weighted", {}), ("reread_remask", {})]
 
 
 def first_decoded_values(traj) -> torch.Tensor:

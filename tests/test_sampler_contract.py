@@ -4,7 +4,8 @@ Whatever the length, the number of steps, the prompt (a prefix or an infill temp
 size and the revisable prompt tokens: given tokens are never changed (revisable ones only by a
 strategy that ``revises``), no [MASK] is left at the end, a seed gives the same text, and the
 sampler never calls the model more than once per step (plus the one probe for revisable
-tokens).  The model is an untrained tiny one: these are properties of the loop, not of weights.
+tokens; a re-reading strategy: its ``rounds`` more steps and, probing, one row per decoded
+slot).  The model is an untrained tiny one: these are properties of the loop, not of weights.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ def test_every_strategy_keeps_the_contract(model, tok, name, problem, seed):
     for frame in traj.frames:
         assert torch.equal(frame.ids[kept], traj.start.ids[kept]), "a given token changed"
     assert not (traj.ids == mask).any(), "a [MASK] is left at the end"
+    rule = dl.STRATEGIES[name]
+    if rule.reread:  # `rounds` more steps, each with one probe row per decoded slot at most
+        steps = (steps + rule.options["rounds"]) * (
+            1 + (length if rule.options["score"] == "probe" else 0))
     assert traj.forward_passes <= steps + (1 if revisable else 0)
     again = dl.generate(model, tok, [prompt], **run)
     assert torch.equal(again.ids, traj.ids), "the same seed gave another text"

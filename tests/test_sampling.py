@@ -52,8 +52,11 @@ def test_output_is_complete_and_keeps_the_prompt(runs, tok, name):
 @pytest.mark.parametrize("name", ALL)
 def test_frames_are_well_formed(runs, tok, name):
     traj = runs[name]
-    assert 1 <= traj.num_steps <= STEPS
-    assert 1 <= traj.forward_passes <= STEPS
+    rule = dl.strategies.get_strategy(name)
+    rounds = len(rule.time_grid(STEPS, rule.options)) - 1 - STEPS  # checks after the schedule
+    assert 1 <= traj.num_steps <= STEPS + rounds
+    probes = LENGTH if rule.reread else 0  # a probe row per decoded slot
+    assert 1 <= traj.forward_passes <= (STEPS + rounds) * (1 + probes)
     fixed = traj.fixed
     for frame in [traj.start, *traj.frames]:
         for tensor in (frame.ids, frame.mask, frame.confidence, frame.revealed, frame.remasked):

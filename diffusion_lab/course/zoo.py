@@ -151,17 +151,19 @@ def key(plan: recipes.Plan) -> str:
 
 
 def pretrained(kind: str, prof: Profile | None = None, *, corpus_name: str | None = None,
-               steps: int | None = None, retrain: bool = False, progress: bool = True,
-               device=None):
+               steps: int | None = None, seed: int = 0, retrain: bool = False,
+               progress: bool = True, device=None):
     """``(model, tok, info)`` for recipe ``kind`` (`recipes.RECIPES`), trained and cached if
     missing.
 
     ``corpus_name`` and ``steps`` override the profile's corpus and training budget (e.g. a
     small model of Python code for the infilling section).  ``info`` holds what the training
     measured: steps, seconds, tokens/s, final training loss and held-out loss (nats per token),
-    and whether this call trained or loaded the model.
+    and whether this call trained or loaded the model.  ``seed``: another training run of the
+    same recipe (initial weights and batches; the book's models are seed 0).
     """
-    plan = recipes.plan(kind, prof or get_profile(), corpus_name=corpus_name, steps=steps)
+    plan = recipes.plan(kind, prof or get_profile(), corpus_name=corpus_name, steps=steps,
+                        seed=seed)
     return load_or_train(plan, retrain=retrain, progress=progress, device=device)
 
 
@@ -172,15 +174,16 @@ def is_cached(kind: str, prof: Profile | None = None, *, corpus_name: str | None
     return (cache_dir() / key(plan) / "train_info.json").is_file()
 
 
-def pretrained_qa(kind: str, prof: Profile | None = None, *, retrain: bool = False,
-                  progress: bool = True, device=None):
+def pretrained_qa(kind: str, prof: Profile | None = None, *, seed: int = 0,
+                  retrain: bool = False, progress: bool = True, device=None):
     """``(model, tok, info)``: the QA ``kind`` ("diffusion" or "ar"; recipes ``"qa-diffusion"``
     and ``"qa-ar"``), trained once and cached.
 
     Both share the tokenizer (BPE, 320 ids, trained on the pairs), the pairs, size and steps."""
     if kind not in QA_KINDS:
         raise ValueError(f"kind must be one of {list(QA_KINDS)}, got {kind!r}")
-    return pretrained(f"qa-{kind}", prof, retrain=retrain, progress=progress, device=device)
+    return pretrained(f"qa-{kind}", prof, seed=seed, retrain=retrain, progress=progress,
+                      device=device)
 
 
 def pretrained_block(block_size: int, init: str = "ar", prof: Profile | None = None, *,
@@ -207,7 +210,8 @@ def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool =
             info = json.loads((folder / "train_info.json").read_text())
             return model.eval(), tok, {**info, "trained_now": False}
         model, tok, hist = train_model(plan, folder / "checkpoints", progress, device)
-        info = {"kind": plan.recipe.name, "profile": plan.profile, "steps": hist.steps,
+        info = {"kind": plan.recipe.name, "profile": plan.profile,
+                "seed": plan.settings.seed, "steps": hist.steps,
                 "seconds": round(hist.seconds, 1),  # optimisation steps, all sessions of a resume
                 "tokens_per_s": round(hist.tokens_per_s), "final_loss": hist.final_loss(),
                 "held_out_loss": hist.eval[-1][1] if hist.eval else None, "loss": hist.loss,
@@ -218,13 +222,13 @@ def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool =
 
 
 def train_model(plan: recipes.Plan, checkpoints: Path, progress: bool = True, device=None):
-    """``(model, tok, History)``: ``plan``'s model trained from seed 0, resuming from the last
+    """``(model, tok, History)``: ``plan``'s model trained from its seed (``settings.seed``), resuming from the last
     checkpoint in ``checkpoints`` if one is there; from the trained model of ``plan.start``
     (itself loaded or trained) where the recipe names one, and made a block model where it has
     a ``block_size``."""
     if plan.start is not None:
         model, tok, _ = load_or_train(plan.start, progress=progress, device=device)
-    seed_everything(0)
+    seed_everything(plan.settings.seed)
     texts, held_out = recipes.texts(plan)
     if plan.start is None:
         tok = recipes.tokenizer(plan)

@@ -51,8 +51,9 @@ MAX_BYTES = 8 * 2**20  # each exported model <= 8 MB: what a reader's browser do
 DTYPES = ("float32", "float16")
 # What book/_static/live/sampler.js implements: its strategies and the options it reads.
 LIVE_STRATEGIES = ("low_confidence", "threshold", "random_remask", "confidence_weighted",
-                   "ancestral")
-LIVE_OPTIONS = ("schedule", "threshold", "remask_scale", "remask_power")
+                   "reread_remask", "ancestral")
+LIVE_OPTIONS = ("schedule", "threshold", "remask_scale", "remask_power", "remask_below", "score",
+                "rounds")
 OPSET = 18
 
 

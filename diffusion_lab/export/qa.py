@@ -5,7 +5,8 @@ force the first answer token to the wrong verdict ("no" for a true claim, "yes" 
 and watches a revising strategy take it back.  The export of ``kind="qa"`` (the zoo's QA
 diffusion model, ``zoo.pretrained_qa("diffusion")``) adds to its JSON
 
-* ``defaults``: the chapter's decoding — ``confidence_weighted``, greedy (temperature 0, the
+* ``defaults``: the chapter's decoding — ``reread_remask`` (the re-read rule: a decoded token
+  re-scored in the present context at every step), greedy (temperature 0, the
   chapter's ``top_k=1``), one step per free slot of the shortest test question, seed 0;
 * ``qa``: the families' patterns (``dl.qa.FAMILIES``; a question matching none is refused with a
   message), the forced verdicts and a few example questions from the chapter's own lists.
@@ -27,7 +28,7 @@ def qa_settings(model, tok) -> dict:
     false = [q for q in claims if not qa.Claims.is_true(q)][:2]
     others = [q for q in test if not qa.Claims().owns(q)][:3]
     return {
-        "defaults": {"length": length, "steps": steps, "strategy": "confidence_weighted",
+        "defaults": {"length": length, "steps": steps, "strategy": "reread_remask",
                      "temperature": 0.0, "seed": 0, "profile": None},
         "qa": {"families": {name: f.pattern.pattern for name, f in qa.FAMILIES.items()},
                "claims": "claims", "forced": {"true": "no", "false": "yes"},

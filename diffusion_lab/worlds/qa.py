@@ -17,6 +17,8 @@ from __future__ import annotations
 import random
 import re
 
+import torch
+
 from ..settings import check_int
 
 _CLAIM = re.compile(r"is (\d+)\+(\d+)=(\d+)\?")
@@ -186,3 +188,67 @@ def ask(model, tok, questions, *, length: int, forced: str = "", revise_forced: 
             answers[i] = text[len(questions[i]):]
         trajectories.append(traj)
     return answers, trajectories
+
+
+def verdict_events(traj, n_question: int) -> list[dict]:
+    """When the verdict was remasked, and when the equation after it was written, per row.
+
+    ``traj``: a trajectory of `ask` on claims of ``n_question`` tokens, the verdict forced and
+    revisable (text position ``n_question``).  For each row: ``remasked``, the first step that
+    sent the verdict back to [MASK] (None: never); ``sum_written``, the first step at which the
+    equation's result (the token after its "=") was revealed; ``equation_written``, the first
+    step at which every token of the equation (from its first number to its ".") had been
+    revealed (None where the final answer has no "=").  Steps count as in ``traj.frames``."""
+    slot = 1 + n_question  # the anchor, then the question
+    masks = torch.stack([traj.start.mask] + [f.mask for f in traj.frames])  # (S + 1, B, L)
+    shown = (~masks).cumsum(0) > 0  # revealed at this step or before
+    first = torch.where(shown.any(0), shown.int().argmax(0), -1)  # (B, L); 0: never masked
+    out = []
+    for b in range(traj.ids.shape[0]):
+        remasked = [f.step for f in traj.frames if f.remasked[b, slot]]
+        tokens = traj.tokenizer.convert_ids_to_tokens(traj.ids[b].tolist())
+        eq = [i for i in range(slot + 1, len(tokens)) if tokens[i] == "="]
+        end = next((i for i in range(slot + 1, len(tokens)) if tokens[i] == "."), None)
+        if not eq or end is None or end < eq[0] + 1:
+            out.append({"remasked": remasked[0] if remasked else None, "sum_written": None,
+                        "equation_written": None})
+            continue
+        body = range(slot + 2, end + 1)  # after the verdict's comma, up to the "."
+        out.append({"remasked": remasked[0] if remasked else None,
+                    "sum_written": int(first[b, eq[0] + 1]),
+                    "equation_written": max(int(first[b, i]) for i in body)})
+    return out
+
+
+def wrong_verdict(question: str) -> str:
+    """The verdict a claim must *not* get: "no" for a true claim, "yes" for a false one."""
+    return "no" if Claims.is_true(question) else "yes"
+
+
+def ask_forced_wrong(model, tok, claims, *, length: int, revise: bool = True,
+                     **settings) -> tuple[list[str], list[dict | None]]:
+    """Answer ``claims`` with each one's `wrong_verdict` forced: ``(answers, events)``.
+
+    ``revise=True`` makes the forced token revisable (`ask`'s ``revise_forced``); a causal
+    model and the committing rules receive it as prompt either way.  ``events[i]``: claim i's
+    `verdict_events` (None for a causal model, or when the sampler did not record frames)."""
+    from ..models import is_causal_lm
+
+    if isinstance(claims, str) or not isinstance(claims, (list, tuple)) or not claims:
+        raise TypeError(f"claims must be a non-empty list of claims, got {claims!r:.60}")
+    revise = revise and not is_causal_lm(model)  # an AR model only ever continues a prompt
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, q in enumerate(claims):
+        n = len(tok(q, add_special_tokens=False)["input_ids"])
+        groups.setdefault((wrong_verdict(q), n), []).append(i)
+    answers, events = [""] * len(claims), [None] * len(claims)
+    for (forced, n), rows in sorted(groups.items()):
+        got, trajs = ask(model, tok, [claims[i] for i in rows], length=length, forced=forced,
+                         revise_forced=revise, **settings)
+        for i, a in zip(rows, got, strict=True):
+            answers[i] = a
+        if not is_causal_lm(model) and len(trajs) == 1 and trajs[0].frames \
+                and settings.get("record", True):
+            for i, e in zip(rows, verdict_events(trajs[0], n), strict=True):
+                events[i] = e
+    return answers, events

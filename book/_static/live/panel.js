@@ -154,7 +154,7 @@
     const qaPanel = panel.dataset.kind === "qa"; // chapter 8: a question, examples, force (qa.js)
     const prompt = h("input", { "data-dl": "prompt", type: "text", size: "28", value: panel.dataset.prompt || "", "aria-label": qaPanel ? "question" : "prompt" });
     const strategy = h("select", { "data-dl": "strategy" });
-    for (const s of ["low_confidence", "threshold", "random", "confidence_weighted", "ancestral"]) strategy.append(h("option", { value: s }, s));
+    for (const s of ["low_confidence", "threshold", "random", "confidence_weighted", "reread_remask", "ancestral"]) strategy.append(h("option", { value: s }, s));
     const steps = h("input", { "data-dl": "steps", type: "number", min: "1", value: "32", style: "width:4.5em" });
     const temperature = h("input", { "data-dl": "temperature", type: "number", min: "0", step: "0.1", value: "1", style: "width:4.5em" });
     const seed = h("input", { "data-dl": "seed", type: "number", value: "0", style: "width:5em" });

@@ -5,9 +5,9 @@
  * model: spec.qa.families) and may tick "force": the answer's first token is then the *wrong*
  * verdict of a yes/no claim ("no" for a true claim, "yes" for a false one), appended to the
  * prompt and marked revisable (dl.qa.ask(..., forced=..., revise_forced=True)): a revising
- * strategy (confidence_weighted, the default here as in the chapter) may send it back to [MASK]
- * and decode it again.  The positions follow qa.ask: n = |tok(q)|, the forced tokens are
- * |tok(q + forced)| - n slots from text position n.
+ * strategy (reread_remask, the default here as in the chapter: it re-reads every decoded token in
+ * the present context) may send it back to [MASK] and decode it again.  The positions follow
+ * qa.ask: n = |tok(q)|, the forced tokens are |tok(q + forced)| - n slots from text position n.
  */
 (function (root) {
   "use strict";

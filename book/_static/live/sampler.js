@@ -4,7 +4,8 @@
  * [MASK]) down to 0.  Each step asks the model for log p_theta(x^i | z_t) at every slot, draws a
  * proposal x_hat^i with its confidence p^i = p_theta(x_hat^i | z_t), and lets a *strategy* decide
  * which slots take their proposal (update) and which decoded slots go back to [MASK] (remask).
- * This file mirrors generate() and four rules of strategies.py; no DOM here (panel.js draws).
+ * This file mirrors generate() and five rules of strategies.py and strategies_revision.py; no DOM
+ * here (panel.js draws).
  *
  * The model is any function forward(ids, B, L) -> Promise<Float32Array (B*L*V)> of
  * log-probabilities with the banned ids ([MASK], the anchor, [SEP]) at -Infinity
@@ -138,6 +139,36 @@
   }
   const none = (ctx) => new Uint8Array(ctx.B * ctx.L);
 
+  /* Re-read every decoded slot in the present context (strategies_revision.reread_scores,
+   * score="probe"): one probe row per decoded slot, with that slot masked, all in one call.
+   * now[j] = p(x_j | z with slot j masked), top[j] its argmax, pTop[j] that probability
+   * (float64 softmax of the float32 log-probabilities, as the Python side); passes: the most
+   * probe rows of one sample. */
+  async function rereadScores(forward, spec, x, decoded, B, L) {
+    const V = spec.vocab.length, where = [];
+    for (let j = 0; j < B * L; j++) if (decoded[j]) where.push(j);
+    const now = new Float64Array(B * L), top = Int32Array.from(x), pTop = new Float64Array(B * L);
+    if (!where.length) return { now, top, pTop, passes: 0 };
+    const rows = new Int32Array(where.length * L), perRow = new Array(B).fill(0);
+    where.forEach((j, k) => {
+      const b = Math.floor(j / L);
+      rows.set(x.subarray(b * L, (b + 1) * L), k * L);
+      rows[k * L + (j % L)] = spec.special.mask;
+      perRow[b]++;
+    });
+    const logp = await forward(rows, where.length, L);
+    where.forEach((j, k) => {
+      const base = (k * L + (j % L)) * V;
+      let max = -Infinity, arg = 0, sum = 0;
+      for (let v = 0; v < V; v++) if (logp[base + v] > max) { max = logp[base + v]; arg = v; }
+      for (let v = 0; v < V; v++) sum += Math.exp(logp[base + v] - max);
+      now[j] = Math.exp(logp[base + x[j]] - max) / sum;
+      top[j] = arg;
+      pTop[j] = 1 / sum;
+    });
+    return { now, top, pTop, passes: Math.max(...perRow) };
+  }
+
   const STRATEGIES = {
     // MDLM ancestral: reveal each masked slot with prob (alpha_s - alpha_t) / (1 - alpha_t)
     ancestral(ctx) {
@@ -182,14 +213,40 @@
       for (let b = 0; b < B; b++) {
         let total = 0;
         for (let i = 0; i < L; i++) total += ctx.region[b * L + i];
-        target[b] = CONVENTIONS.round(total * rate);
+        target[b] = ctx.t === 0 ? total : CONVENTIONS.round(total * rate); // after the schedule: no cap
       }
       const remask = topKMask(ctx, drawn, target);
       const extra = new Array(B).fill(0);
       for (let j = 0; j < B * L; j++) extra[Math.floor(j / L)] += remask[j];
       return { update: topKMask(ctx, maskedScore(ctx, ctx.p), revealCount(ctx, extra)), remask };
     },
+    // strategies_revision.reread_remask: remask each decoded token whose confidence re-read in
+    // the present context (ctx.reread) is below remask_below, least confident first, at most
+    // round(N rate(s)); then reveal the most confident masks to keep the schedule
+    reread_remask(ctx) {
+      const { B, L } = ctx, o = ctx.options;
+      const rate = CONVENTIONS.maskRate(ctx.s, o.schedule);
+      const doubt = new Float64Array(B * L).fill(-Infinity);
+      for (let j = 0; j < B * L; j++)
+        if (ctx.region[j] && !ctx.masked[j] && ctx.reread[j] < o.remask_below) doubt[j] = -ctx.reread[j];
+      const target = new Array(B);
+      for (let b = 0; b < B; b++) {
+        let total = 0;
+        for (let i = 0; i < L; i++) total += ctx.region[b * L + i];
+        target[b] = ctx.t === 0 ? total : CONVENTIONS.round(total * rate); // after the schedule: no cap
+      }
+      const remask = topKMask(ctx, doubt, target);
+      const extra = new Array(B).fill(0);
+      for (let j = 0; j < B * L; j++) extra[Math.floor(j / L)] += remask[j];
+      return { update: topKMask(ctx, maskedScore(ctx, ctx.p), revealCount(ctx, extra)), remask };
+    },
   };
+  STRATEGIES.reread_remask.reread = true; // the loop re-reads decoded slots first (rereadScores)
+  // strategies_revision.checking_time_grid: the linear grid, then `rounds` steps at t = s = 0
+  // that re-read the finished text; the block stops at the first of them that takes nothing
+  // back (nothing_doubted)
+  STRATEGIES.reread_remask.timeGrid = (n, o) =>
+    CONVENTIONS.timeGrid(n).concat(new Array(o.rounds === undefined ? 2 : o.rounds).fill(0));
 
   /* ------------------------------------------------------------------------- the loop
    * generate(forward, spec, {prompt, length, steps, strategy, temperature, seed, batch})
@@ -221,18 +278,22 @@
         conf[j] = region[j] ? 0 : 1;
       }
     }
+    const nSteps = rule.timeGrid ? rule.timeGrid(steps, o).length - 1 : steps;
     // one stream per row: row b of seed s is the same whatever the batch size
     const rngs = Array.from({ length: B }, (_, b) => makeRng(Math.imul(seed + 1, 0x2545f491) ^ b));
     const uniform = (j) => rngs[Math.floor(j / L)].uniform();
     if (revisable.length) // given tokens a revising rule may change: free, decoded (revise.js)
       await root.DLLiveRevise.startState(forward, spec, revisable, { x, region, masked, conf, B, L });
-    const frame = (step, revealed, remasked) => ({ step, n: steps, B, L, ids: Int32Array.from(x),
+    const frame = (step, revealed, remasked) => ({ step, n: nSteps, B, L, ids: Int32Array.from(x),
       masked: Uint8Array.from(masked), conf: Float64Array.from(conf), revealed, remasked, region });
     yield frame(0, new Uint8Array(B * L), new Uint8Array(B * L));
-    const grid = CONVENTIONS.timeGrid(steps);
-    let logp = null;
-    for (let i = 0; i < steps; i++) {
-      if (logp === null) logp = await forward(x, B, L);
+    const grid = rule.timeGrid ? rule.timeGrid(steps, o) : CONVENTIONS.timeGrid(steps);
+    const n = grid.length - 1; // steps of the grid: the schedule's, and any re-reading rounds
+    if (rule.reread && (o.score || "probe") !== "probe")
+      throw new Error(`The page re-reads by probing only (score "probe"), got ${JSON.stringify(o.score)}.`);
+    let logp = null, reread = null;
+    for (let i = 0; i < n; i++) {
+      if (logp === null) { logp = await forward(x, B, L); reread = null; }
       // proposal x_hat = argmax_v (log p_v / T + g_v), g ~ Gumbel(0, 1)  (sample_filtered);
       // confidence p = p_theta(x_hat | z_t), untempered, rounded to float32 as probability_of
       const proposal = Int32Array.from(x), p = new Float64Array(B * L);
@@ -250,10 +311,16 @@
         proposal[j] = arg; // p = exp(logp - logsumexp(logp)) in float32, as probability_of
         p[j] = Math.fround(Math.exp(Math.fround(logp[base + arg] - (top + Math.log(sum)))));
       }
+      const decoded = new Uint8Array(B * L);
+      for (let j = 0; j < B * L; j++) decoded[j] = region[j] && !masked[j] ? 1 : 0;
+      if (rule.reread) { // every decoded token re-scored in z_t; its proposal: the re-read top
+        if (reread === null) reread = await rereadScores(forward, spec, x, decoded, B, L);
+        for (let j = 0; j < B * L; j++) if (decoded[j]) { proposal[j] = reread.top[j]; p[j] = reread.pTop[j]; }
+      }
       const ctx = { B, L, x, masked, region, proposal, p, conf, t: grid[i], s: grid[i + 1],
-                    step: i, n: steps, options: o, uniform };
+                    step: i, n, options: o, uniform, reread: reread && reread.now };
       let { update, remask } = rule(ctx);
-      if (i === steps - 1) { // the last step leaves no mask behind
+      if (i === n - 1) { // the last step leaves no mask behind
         for (let j = 0; j < B * L; j++) update[j] |= masked[j] & region[j];
         remask = new Uint8Array(B * L);
       }
@@ -261,6 +328,7 @@
       let changed = false, left = false;
       for (let j = 0; j < B * L; j++) {
         const before = x[j], wasMasked = masked[j];
+        if (rule.reread && decoded[j]) conf[j] = reread.now[j]; // a kept token: its confidence now
         if (update[j]) { x[j] = proposal[j]; conf[j] = p[j]; masked[j] = 0; }
         if (remask[j]) { x[j] = MASK; conf[j] = 0; masked[j] = 1; }
         if (x[j] !== before) changed = true;
@@ -270,7 +338,9 @@
       }
       if (changed) logp = null;
       yield frame(i + 1, revealed, remasked);
-      if (!left) break; // e.g. threshold committed everything early
+      // e.g. threshold committed everything early; a re-reading rule: a round at t = 0 that
+      // took nothing back (nothing_doubted)
+      if (!left && (!rule.reread || grid[i] === 0)) break;
     }
   }
 
@@ -279,5 +349,5 @@
     return Array.from(ids, (id) => spec.vocab[id]).join(spec.join);
   }
 
-  root.DLLiveSampler = { CONVENTIONS, STRATEGIES, makeRng, roundHalfEven, encode, decode, validate, generate };
+  root.DLLiveSampler = { CONVENTIONS, STRATEGIES, makeRng, roundHalfEven, encode, decode, validate, generate, rereadScores };
 })(typeof window !== "undefined" ? window : globalThis);
