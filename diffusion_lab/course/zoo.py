@@ -222,8 +222,9 @@ def load_or_train(plan: recipes.Plan, *, retrain: bool = False, progress: bool =
 
 
 def train_model(plan: recipes.Plan, checkpoints: Path, progress: bool = True, device=None):
-    """``(model, tok, History)``: ``plan``'s model trained from its seed (``settings.seed``), resuming from the last
-    checkpoint in ``checkpoints`` if one is there; from the trained model of ``plan.start``
+    """``(model, tok, History)``: ``plan``'s model trained from its seed (``settings.seed``),
+    resuming from the last checkpoint in ``checkpoints`` if one is there; from the trained model
+    of ``plan.start``
     (itself loaded or trained) where the recipe names one, and made a block model where it has
     a ``block_size``."""
     if plan.start is not None:
