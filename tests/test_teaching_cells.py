@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = ["01_mlm", "02_gibbs", "03_generative_mlm", "04_diffusion", "05_sampling",
+CHAPTERS = ["intro", "01_mlm", "02_gibbs", "03_generative_mlm", "04_diffusion", "05_sampling",
             "05b_parallel_decoding", "06_remasking", "07_pretrained_race", "09_blocks",
             "10_edits"]
 HIDDEN = {"hide-input", "remove-input", "remove-cell"}
@@ -39,9 +39,15 @@ def _is_bookkeeping(node: ast.stmt) -> bool:
     return False
 
 
+def _notebook(chapter: str) -> Path:
+    if chapter == "intro":
+        return ROOT / "book" / "intro.ipynb"
+    return next((ROOT / "book" / "chapters" / chapter).glob("*.ipynb"))
+
+
 def teaching_cells(chapter: str):
     """(index, source) of every code cell a reader sees unfolded: not hidden, not a solution."""
-    path = next((ROOT / "book" / "chapters" / chapter).glob("*.ipynb"))
+    path = _notebook(chapter)
     nb = nbformat.read(path, as_version=4)
     in_solution = False
     for i, cell in enumerate(nb.cells):
@@ -71,7 +77,7 @@ def test_teaching_cells_hold_no_bookkeeping(chapter):
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_check_cell_follows_what_it_checks(chapter):
     """A hidden check cell never opens a chapter: it checks the cell before it."""
-    path = next((ROOT / "book" / "chapters" / chapter).glob("*.ipynb"))
+    path = _notebook(chapter)
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     first_teaching = next(i for i, c in enumerate(code) if "google.colab" not in c.source)
