@@ -133,7 +133,7 @@ def test_export_of_the_qa_model(monkeypatch, tmp_path):
     files = dl_export.export("qa", dl.profile("cpu"))
     meta = json.loads(files["json"].read_text())
     assert files["bytes"]["onnx"] <= dl_export.MAX_BYTES and meta["split"] == "bpe"
-    assert meta["max_length"] == 19 and meta["defaults"]["strategy"] == "confidence_weighted"
+    assert meta["max_length"] == 19 and meta["defaults"]["strategy"] == "reread_remask"
     assert meta["defaults"]["temperature"] == 0 and meta["defaults"]["profile"] == "cpu"
     assert meta["qa"]["forced"] == {"true": "no", "false": "yes"}
     assert all(dl.qa.family_of(q) for q in meta["qa"]["examples"])

@@ -277,13 +277,17 @@ def test_nothing_outside_the_sandbox_is_read_or_written(graded):
 
 @needs_bwrap
 @pytest.mark.parametrize("student, reason", [
-    ("loop", "did not stop"), ("forks", "too many processes"), ("printer", "printed more"),
+    ("loop", "did not stop"), ("forks", "too many processes"),
+    # the printer's kernel buffers what it prints: the output cap or the memory cap stops it,
+    # whichever comes first on the machine (a CI-like run on 2 quiet cores: memory)
+    ("printer", ("printed more", "more memory")),
     ("suicide", "kernel died"), ("memory", "more memory"), ("filler", "wrote more than 128 MB")])
 def test_a_runaway_scores_zero_on_what_it_did_not_reach(graded, student, reason):
     assert _passed(graded, student) == ["1", "0", "0", ""]
+    reasons = reason if isinstance(reason, tuple) else (reason,)
     for label in ("ch4-ex1", "ch0-ex2"):
-        assert "not reached" in _hint(graded, student, label) and reason in _hint(
-            graded, student, label), _hint(graded, student, label)
+        hint = _hint(graded, student, label)
+        assert "not reached" in hint and any(r in hint for r in reasons), hint
 
 
 @needs_bwrap
